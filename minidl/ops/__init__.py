@@ -1,0 +1,60 @@
+"""Every differentiable op of minidl, one family per module, each a Function with forward and backward."""
+
+from minidl.ops.elementwise import (
+    Abs,
+    Add,
+    Cast,
+    Clamp,
+    Div,
+    Dropout,
+    Exp,
+    Log,
+    Mul,
+    Neg,
+    Pow,
+    ReLU,
+    Sigmoid,
+    Sqrt,
+    Sub,
+    Tanh,
+)
+from minidl.ops.loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
+from minidl.ops.matmul import Linear, MatMul
+from minidl.ops.reduction import Max, Mean, Min, Sum, Var
+from minidl.ops.shape import Cat, GetItem, Pad, Permute, Reshape, Stack
+
+__all__ = [
+    "Abs",
+    "Add",
+    "Cast",
+    "Cat",
+    "Clamp",
+    "CrossEntropy",
+    "Div",
+    "Dropout",
+    "Exp",
+    "GetItem",
+    "Linear",
+    "Log",
+    "LogSoftmax",
+    "MSELoss",
+    "MatMul",
+    "Max",
+    "Mean",
+    "Min",
+    "Mul",
+    "Neg",
+    "Pad",
+    "Permute",
+    "Pow",
+    "ReLU",
+    "Reshape",
+    "Sigmoid",
+    "Softmax",
+    "Sqrt",
+    "Stack",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Var",
+]

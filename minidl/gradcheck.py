@@ -94,7 +94,7 @@ def _describe_mismatch(analytic, numeric):
     if np.allclose(analytic, -numeric, rtol=1e-3, atol=1e-6):
         return "The analytic gradient is the numeric one with the opposite sign: check a minus sign."
     ratio = np.sum(analytic * numeric) / max(np.sum(numeric * numeric), 1e-300)
-    if abs(ratio - 1) > 1e-3 and np.allclose(analytic, ratio * numeric, rtol=1e-3, atol=1e-6):
+    if analytic.size > 1 and abs(ratio - 1) > 1e-3 and np.allclose(analytic, ratio * numeric, rtol=1e-3, atol=1e-6):
         return f"The analytic gradient is {ratio:.4g} times the numeric one: a constant factor is off."
     if (
         analytic.ndim == 2

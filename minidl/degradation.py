@@ -1,0 +1,430 @@
+"""``minidl degradation``: the degradation problem, live, on a laptop CPU.
+
+Trains plain and residual networks (He et al. 2016) at a shallow and a deep depth on the embedded
+8x8 digits (or MNIST / CIFAR-10 files you have), plus, at the deepest depth, the batch-norm ablation:
+plain without BN and residual without BN (branches zero-initialised). It shows that
+
+* the deep plain network trains worse than the shallow one: depth hurts (the degradation problem);
+* the deep residual network trains as well as the shallow one: residual connections fix it;
+* without batch norm the deep plain network does not train at all, the residual one still does;
+* at initialisation, gradient norms spread over orders of magnitude across a plain network's
+  layers and stay within about one order across a residual network's.
+
+Writes curves.png, ablation.png, gradient_flow.png, results.json and results.csv into ``--out``.
+Run ``minidl degradation --help`` for the settings; docs/degradation.md explains what to look for.
+"""
+
+import argparse
+import csv
+import io
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+import minidl
+from minidl import optim
+from minidl.data import DataLoader, TensorDataset, load_dataset
+from minidl.models import cifar_resnet, gradient_flow
+from minidl.serialization import atomic_write
+from minidl.train import evaluate, train_epoch
+
+PRESETS = {
+    "quick": {"depths": (8, 56), "seeds": (0,)},
+    "full": {"depths": (8, 20, 32, 56), "seeds": (0, 1, 2)},
+}
+GRADIENT_FLOW_BATCH = 256
+
+
+@dataclass
+class Config:
+    """Everything that defines a demo run; the defaults are the quick preset."""
+
+    preset: str = "quick"
+    depths: tuple = (8, 56)
+    seeds: tuple = (0,)
+    widths: tuple = (8, 16, 32)
+    epochs: int = 15
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    warmup_epochs: int = 2
+    data: str = "digits"
+    ablation: bool = True
+    out: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Variant:
+    """One network to train: plain or residual, with or without batch norm."""
+
+    depth: int
+    residual: bool
+    batch_norm: bool = True
+
+    @property
+    def zero_init(self):
+        # a deep residual network without batch norm explodes from He init; zero-init branches tame it
+        return self.residual and not self.batch_norm
+
+    @property
+    def name(self):
+        kind = "residual" if self.residual else "plain"
+        if self.batch_norm:
+            return f"{kind}-{self.depth}"
+        return f"{kind}-{self.depth} (no BN{', zero-init' if self.zero_init else ''})"
+
+
+def variants(config):
+    """Plain and residual (with BN) at every depth; the two variants without BN at the deepest."""
+    runs = [Variant(depth, residual) for depth in config.depths for residual in (False, True)]
+    if config.ablation:
+        deepest = max(config.depths)
+        runs += [Variant(deepest, False, batch_norm=False), Variant(deepest, True, batch_norm=False)]
+    return runs
+
+
+def make_scheduler(optimizer, config, steps_per_epoch):
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0, stepped every batch.
+
+    The PyTorch reference runs (shared/DEMO-REFERENCE.md) found this makes every variant train
+    robustly; with a constant learning rate deep residual networks without BN sometimes diverge.
+    """
+    warmup = config.warmup_epochs * steps_per_epoch
+    total = config.epochs * steps_per_epoch
+    decay = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1))
+    if warmup == 0:
+        return decay
+    ramp = optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, end_factor=1.0, total_iters=warmup)
+    return optim.lr_scheduler.SequentialLR(optimizer, [ramp, decay], milestones=[warmup])
+
+
+def train_variant(variant, seed, data, config, progress=True, on_epoch=None):
+    """Train one network from scratch; return its record (config, per-epoch history, gradient flow)."""
+    train_set, test_set, in_channels, num_classes = data
+    minidl.manual_seed(seed)
+    model = cifar_resnet(
+        variant.depth,
+        config.widths,
+        variant.residual,
+        variant.batch_norm,
+        in_channels,
+        num_classes,
+        zero_init_residual=variant.zero_init,
+    )
+    probe_images, probe_labels = train_set[:GRADIENT_FLOW_BATCH]
+    flow = {"init": gradient_flow(model, probe_images, probe_labels)}
+    optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
+    test_loader = DataLoader(test_set, batch_size=512)
+    scheduler = make_scheduler(optimizer, config, len(train_loader))
+    record = {"name": variant.name, **asdict(variant), "zero_init": variant.zero_init, "seed": seed, "epochs": []}
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        train = train_epoch(
+            model,
+            optimizer,
+            train_loader,
+            scheduler=scheduler,
+            progress=progress,
+            description=f"{variant.name} seed {seed} epoch {epoch}/{config.epochs}",
+        )
+        test = evaluate(model, test_loader)
+        flow[f"epoch {epoch}"] = gradient_flow(model, probe_images, probe_labels)
+        record["epochs"].append(
+            {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": train["loss"],
+                "train_error": 1 - train["accuracy"],
+                "test_loss": test["loss"],
+                "test_error": 1 - test["accuracy"],
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        if on_epoch is not None:
+            on_epoch(record)
+    record["gradient_flow"] = flow
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+def load_data(spec):
+    """(train set, test set, input channels, classes) for ``--data``: 'digits' or a folder of files."""
+    train_images, train_labels, test_images, test_labels = load_dataset(spec)
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    return (
+        TensorDataset(minidl.Tensor(train_images), minidl.Tensor(train_labels)),
+        TensorDataset(minidl.Tensor(test_images), minidl.Tensor(test_labels)),
+        train_images.shape[1],
+        num_classes,
+    )
+
+
+def flow_ratio(norms):
+    """First conv layer's gradient norm over the last one's."""
+    values = list(norms.values())
+    return values[0] / values[-1] if values and values[-1] > 0 else float("inf")
+
+
+def summary_table(runs):
+    """One line per variant (mean over seeds): final training loss and error, test error, gradient ratio."""
+    from minidl.degradation_plots import group_runs
+
+    header = f"{'run':<34}{'train loss':>11}{'train err':>11}{'test err':>10}{'grad first/last':>17}{'time':>8}"
+    lines = [header, "-" * len(header)]
+    for name, group in group_runs(runs).items():
+        last = [run["epochs"][-1] for run in group]
+        ratio = np.mean([flow_ratio(run["gradient_flow"]["init"]) for run in group])
+        lines.append(
+            f"{name:<34}{np.mean([e['train_loss'] for e in last]):>11.4f}"
+            f"{100 * np.mean([e['train_error'] for e in last]):>10.1f}%"
+            f"{100 * np.mean([e['test_error'] for e in last]):>9.1f}%"
+            f"{ratio:>17.3g}{np.mean([run['seconds'] for run in group]):>7.0f}s"
+        )
+    return "\n".join(lines)
+
+
+def write_results(out, config, runs, wall_time):
+    """results.json (everything) and results.csv (one row per epoch of every run), written atomically."""
+    import numba
+
+    document = {
+        "config": asdict(config),
+        "versions": {
+            "minidl": minidl.__version__,
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "wall_time_seconds": wall_time,
+        "runs": runs,
+    }
+    with atomic_write(out / "results.json", "w") as handle:
+        json.dump(document, handle, indent=1)
+    text = io.StringIO()
+    columns = [
+        "name",
+        "depth",
+        "residual",
+        "batch_norm",
+        "zero_init",
+        "seed",
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_error",
+        "test_loss",
+        "test_error",
+        "seconds",
+    ]
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    for run in runs:
+        for epoch in run["epochs"]:
+            writer.writerow({**run, **epoch})
+    with atomic_write(out / "results.csv", "w") as handle:
+        handle.write(text.getvalue())
+
+
+def save_figures(out, config, runs):
+    from minidl.degradation_plots import ablation_figure, curves_figure, gradient_flow_figure
+
+    deepest = max(config.depths)
+    first_seed = config.seeds[0]
+    flows = {
+        run["name"]: run["gradient_flow"]["init"]
+        for run in runs
+        if run["depth"] == deepest and run["seed"] == first_seed
+    }
+    figures = {"curves.png": curves_figure(runs, config.depths), "gradient_flow.png": gradient_flow_figure(flows)}
+    if config.ablation:
+        figures["ablation.png"] = ablation_figure(runs, deepest)
+    for filename, figure in figures.items():
+        with atomic_write(out / filename, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=110)
+    return list(figures)
+
+
+class LivePlot:
+    """A matplotlib window that redraws the training-error curves after every epoch (``--live``)."""
+
+    def __init__(self):
+        import matplotlib.pyplot as plt
+
+        self.plt = plt
+        plt.ion()
+        self.figure, self.axis = plt.subplots(figsize=(12, 7))
+        self.lines = {}
+
+    def update(self, record):
+        errors = [100 * epoch["train_error"] for epoch in record["epochs"]]
+        key = (record["name"], record["seed"])
+        if key not in self.lines:
+            (self.lines[key],) = self.axis.plot([], [], linewidth=3, label=record["name"])
+            self.axis.set(xlabel="epoch", ylabel="training error (%)", ylim=(0, 100), title="Training error, live")
+            self.axis.legend(loc="upper right", fontsize=14)
+        self.lines[key].set_data(range(1, len(errors) + 1), errors)
+        self.axis.relim()
+        self.axis.autoscale_view(scaley=False)
+        self.plt.pause(0.05)
+
+
+PREDICT_QUESTION = (
+    "Predict, then run. We are about to train a {depth}-layer plain network and a {depth}-layer residual "
+    "network.\nWhich will reach the lower TRAINING error?  [p] plain  [r] residual  [s] about the same: "
+)
+
+
+def ask_prediction(depth):
+    """Ask the room which deep network trains better; None when there is no one to ask (no terminal)."""
+    if not sys.stdin.isatty():
+        print("--predict: no terminal to answer on, skipping the question")
+        return None
+    answer = input(PREDICT_QUESTION.format(depth=depth)).strip().lower()[:1]
+    return answer if answer in ("p", "r", "s") else None
+
+
+def reveal(prediction, runs, depth):
+    """Compare the room's prediction with what happened at the deepest depth."""
+    from minidl.degradation_plots import group_runs
+
+    groups = group_runs(runs)
+    final = {
+        kind: np.mean([run["epochs"][-1]["train_error"] for run in groups[f"{kind}-{depth}"]])
+        for kind in ("plain", "residual")
+    }
+    if abs(final["plain"] - final["residual"]) < 0.01:
+        truth = "s"
+    else:
+        truth = "r" if final["residual"] < final["plain"] else "p"
+    words = {"p": "the plain network", "r": "the residual network", "s": "about the same"}
+    print(
+        f"\nPrediction: {words.get(prediction, 'none')}. Result: plain-{depth} ended at "
+        f"{100 * final['plain']:.1f}% training error, residual-{depth} at {100 * final['residual']:.1f}%: "
+        f"{words[truth]}. {'Well predicted!' if prediction == truth else 'Surprised? That is the degradation problem.'}"
+    )
+
+
+def parse_args(argv=None, parser=None):
+    parser = parser or argparse.ArgumentParser(prog="minidl degradation", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="quick",
+        help="quick: depths 8 and 56, one seed (~2 min); full: depths 8 20 32 56, three seeds",
+    )
+    parser.add_argument("--depths", type=int, nargs="+", help="network depths, each 6n+2 (e.g. 8 20 56)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="random seeds; one run of every network per seed")
+    parser.add_argument("--widths", type=int, nargs=3, help="channels of the three stages (default 8 16 32)")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default 15)")
+    parser.add_argument("--lr", type=float, help="peak learning rate of SGD (default 0.05)")
+    parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, help="SGD weight decay (default 0)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default 128)")
+    parser.add_argument("--warmup-epochs", type=int, help="epochs of linear learning-rate warm-up (default 2)")
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (embedded, default) or a folder with MNIST IDX files or CIFAR-10 python batches",
+    )
+    parser.add_argument(
+        "--no-ablation", dest="ablation", action="store_false", help="skip the two deep variants without batch norm"
+    )
+    parser.add_argument("--out", help="output folder (default runs/degradation-<timestamp>)")
+    parser.add_argument("--live", action="store_true", help="show a live matplotlib window of the curves")
+    parser.add_argument("--predict", action="store_true", help="ask the room for a prediction first, reveal at the end")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return parser
+
+
+def config_from_args(args):
+    """The preset's settings, overridden by every option given on the command line."""
+    from pathlib import Path
+
+    config = Config(preset=args.preset, **{key: tuple(value) for key, value in PRESETS[args.preset].items()})
+    for name in ("depths", "seeds", "widths"):
+        if getattr(args, name):
+            setattr(config, name, tuple(getattr(args, name)))
+    for name in ("epochs", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    config.data, config.ablation = args.data, args.ablation
+    config.out = args.out or str(Path("runs") / time.strftime("degradation-%Y%m%d-%H%M%S"))
+    for depth in config.depths:
+        if depth < 8 or (depth - 2) % 6:
+            raise SystemExit(f"minidl degradation: --depths must be 6n + 2 (8, 14, 20, 32, 56, ...), got {depth}")
+    for name in ("epochs", "batch_size"):
+        if getattr(config, name) < 1:
+            raise SystemExit(f"minidl degradation: --{name.replace('_', '-')} must be at least 1")
+    if config.warmup_epochs >= config.epochs:
+        config.warmup_epochs = max(config.epochs - 1, 0)
+    return config
+
+
+def run(args):
+    """Entry point of ``minidl degradation``: train every variant, then write figures, tables and data."""
+    from pathlib import Path
+
+    import matplotlib
+
+    if not args.live:
+        matplotlib.use("Agg")
+    config = config_from_args(args)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(config.data)
+    deepest = max(config.depths)
+    prediction = ask_prediction(deepest) if args.predict else None
+    live = LivePlot() if args.live else None
+    to_run = variants(config)
+    print(
+        f"minidl degradation ({config.preset}): {len(to_run)} networks x {len(config.seeds)} seed(s), "
+        f"{config.epochs} epochs each, on {config.data}; writing to {out}/"
+    )
+    started = time.perf_counter()
+    runs = []
+    for seed in config.seeds:
+        for variant in to_run:
+            record = train_variant(
+                variant, seed, data, config, progress=args.progress, on_epoch=live.update if live else None
+            )
+            last = record["epochs"][-1]
+            print(
+                f"  {variant.name:<32} seed {seed}: train loss {last['train_loss']:.4f}, train error "
+                f"{100 * last['train_error']:.1f}%, test error {100 * last['test_error']:.1f}% "
+                f"({record['seconds']:.0f}s)"
+            )
+            runs.append(record)
+    wall_time = time.perf_counter() - started
+    write_results(out, config, runs, wall_time)
+    figures = save_figures(out, config, runs)
+    print("\n" + summary_table(runs))
+    print(
+        f"\nGradient flow at initialisation (depth {deepest}, first conv / last conv gradient norm): a large "
+        "ratio means the gradient explodes toward the input; tiny norms everywhere mean the signal has died."
+    )
+    print(f"\nDone in {wall_time:.0f}s. Wrote {', '.join(figures)}, results.json and results.csv to {out}/")
+    if args.predict:
+        reveal(prediction, runs, deepest)
+    return 0
+
+
+def main(argv=None):
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,9 +12,8 @@ import numpy as np
 
 import minidl
 from minidl import optim
-from minidl.data import DataLoader, TensorDataset, load_dataset
+from minidl.data import DataLoader
 from minidl.models import cifar_resnet
-from minidl.train import train_epoch
 
 EXPLANATION = (
     "Why: in train mode batch norm normalises every channel with the mean and variance of the batch at hand, "
@@ -53,15 +52,18 @@ def _probabilities(model, images):
 
 def run(args):
     minidl.manual_seed(args.seed)
-    train_images, train_labels, test_images, test_labels = load_dataset("digits")
+    train_set, test_set = load_digits()
+    test_images, test_labels = (tensor.numpy() for tensor in test_set.tensors)
     model = cifar_resnet(args.depth, widths=(8, 16, 32), in_channels=1, num_classes=10)
     optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    loader = DataLoader(
-        TensorDataset(minidl.Tensor(train_images), minidl.Tensor(train_labels)), batch_size=128, shuffle=True
-    )
     print(f"Training residual-{args.depth} with batch norm for {args.epochs} epochs on the digits...")
-    for epoch in range(args.epochs):
-        train_epoch(model, optimizer, loader, progress=True, description=f"epoch {epoch + 1}/{args.epochs}")
+    fit(
+        model,
+        optimizer,
+        DataLoader(train_set, batch_size=128, shuffle=True),
+        args.epochs,
+        desc=f"residual-{args.depth}",
+    )
 
     label = int(test_labels[args.index])
     batches = _batches(args.index, test_images, test_labels, np.random.default_rng(args.seed))

@@ -21,16 +21,17 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 import minidl
 from minidl import optim
-from minidl.data import DataLoader, TensorDataset, load_dataset
+from minidl.data import DataLoader, load_cifar10, load_digits, load_mnist
 from minidl.models import cifar_resnet, gradient_flow
 from minidl.serialization import atomic_write
-from minidl.train import evaluate, train_epoch
+from minidl.train import fit
 
 PRESETS = {
     "quick": {"depths": (8, 56), "seeds": (0,)},
@@ -56,7 +57,6 @@ class Config:
     data: str = "digits"
     ablation: bool = True
     out: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -89,82 +89,95 @@ def variants(config):
     return runs
 
 
-def make_scheduler(optimizer, config, steps_per_epoch):
-    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0, stepped every batch.
+def make_scheduler(optimizer, config):
+    """Linear warm-up over ``warmup_epochs``, then cosine decay towards 0, stepped once per epoch.
 
     The PyTorch reference runs (shared/DEMO-REFERENCE.md) found this makes every variant train
     robustly; with a constant learning rate deep residual networks without BN sometimes diverge.
     """
-    warmup = config.warmup_epochs * steps_per_epoch
-    total = config.epochs * steps_per_epoch
-    decay = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1))
+    warmup = config.warmup_epochs
+    decay = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs - warmup)
     if warmup == 0:
         return decay
-    ramp = optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0 / warmup, end_factor=1.0, total_iters=warmup)
+    ramp = optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / (warmup + 1), total_iters=warmup)
     return optim.lr_scheduler.SequentialLR(optimizer, [ramp, decay], milestones=[warmup])
 
 
 def train_variant(variant, seed, data, config, progress=True, on_epoch=None):
-    """Train one network from scratch; return its record (config, per-epoch history, gradient flow)."""
-    train_set, test_set, in_channels, num_classes = data
+    """Train one network from scratch; return its record: the variant, per-epoch history, gradient flow."""
+    train_set, test_set = data
+    images, labels = train_set.tensors
     minidl.manual_seed(seed)
     model = cifar_resnet(
         variant.depth,
         config.widths,
         variant.residual,
         variant.batch_norm,
-        in_channels,
-        num_classes,
+        in_channels=images.shape[1],
+        num_classes=int(labels.data.max()) + 1,
         zero_init_residual=variant.zero_init,
     )
-    probe_images, probe_labels = train_set[:GRADIENT_FLOW_BATCH]
-    flow = {"init": gradient_flow(model, probe_images, probe_labels)}
-    optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True)
-    test_loader = DataLoader(test_set, batch_size=512)
-    scheduler = make_scheduler(optimizer, config, len(train_loader))
-    record = {"name": variant.name, **asdict(variant), "zero_init": variant.zero_init, "seed": seed, "epochs": []}
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
-        train = train_epoch(
-            model,
-            optimizer,
-            train_loader,
-            scheduler=scheduler,
-            progress=progress,
-            description=f"{variant.name} seed {seed} epoch {epoch}/{config.epochs}",
-        )
-        test = evaluate(model, test_loader)
-        flow[f"epoch {epoch}"] = gradient_flow(model, probe_images, probe_labels)
+    probe = train_set[:GRADIENT_FLOW_BATCH]
+    record = {
+        "name": variant.name,
+        **asdict(variant),
+        "zero_init": variant.zero_init,
+        "seed": seed,
+        "epochs": [],
+        "gradient_flow": {"init": gradient_flow(model, *probe)},
+    }
+
+    def end_of_epoch(epoch):
+        record["gradient_flow"][f"epoch {epoch['epoch']}"] = gradient_flow(model, *probe)
         record["epochs"].append(
             {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": train["loss"],
-                "train_error": 1 - train["accuracy"],
-                "test_loss": test["loss"],
-                "test_error": 1 - test["accuracy"],
-                "seconds": time.perf_counter() - started,
+                "epoch": epoch["epoch"],
+                "lr": epoch["lr"],
+                "train_loss": epoch["train_loss"],
+                "train_error": 1 - epoch["train_accuracy"],
+                "test_loss": epoch["test_loss"],
+                "test_error": 1 - epoch["test_accuracy"],
+                "seconds": epoch["seconds"],
             }
         )
         if on_epoch is not None:
             on_epoch(record)
-    record["gradient_flow"] = flow
+
+    optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    started = time.perf_counter()
+    fit(
+        model,
+        optimizer,
+        DataLoader(train_set, batch_size=config.batch_size, shuffle=True),
+        config.epochs,
+        test_loader=DataLoader(test_set, batch_size=500),
+        scheduler=make_scheduler(optimizer, config),
+        progress=progress,
+        callback=end_of_epoch,
+        desc=f"{variant.name}, seed {seed}",
+    )
     record["seconds"] = time.perf_counter() - started
     return record
 
 
 def load_data(spec):
-    """(train set, test set, input channels, classes) for ``--data``: 'digits' or a folder of files."""
-    train_images, train_labels, test_images, test_labels = load_dataset(spec)
-    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    return (
-        TensorDataset(minidl.Tensor(train_images), minidl.Tensor(train_labels)),
-        TensorDataset(minidl.Tensor(test_images), minidl.Tensor(test_labels)),
-        train_images.shape[1],
-        num_classes,
-    )
+    """(train set, test set) for ``--data``: 'digits', or a folder of MNIST IDX files or CIFAR-10 batches."""
+    if spec == "digits":
+        return load_digits()
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise SystemExit(
+            f"minidl degradation: --data must be 'digits' or a folder of MNIST or CIFAR-10 files; "
+            f"{spec!r} is not a folder"
+        )
+    loader = load_cifar10 if (folder / "test_batch").exists() else load_mnist
+    try:
+        return loader(folder, train=True), loader(folder, train=False)
+    except FileNotFoundError as error:
+        raise SystemExit(
+            f"minidl degradation: {error} (expected MNIST IDX files such as "
+            "train-images-idx3-ubyte[.gz], or CIFAR-10's data_batch_1..5 and test_batch)"
+        ) from None
 
 
 def flow_ratio(norms):
@@ -352,8 +365,6 @@ def add_arguments(parser):
 
 def config_from_args(args):
     """The preset's settings, overridden by every option given on the command line."""
-    from pathlib import Path
-
     config = Config(preset=args.preset, **{key: tuple(value) for key, value in PRESETS[args.preset].items()})
     for name in ("depths", "seeds", "widths"):
         if getattr(args, name):
@@ -376,8 +387,6 @@ def config_from_args(args):
 
 def run(args):
     """Entry point of ``minidl degradation``: train every variant, then write figures, tables and data."""
-    from pathlib import Path
-
     import matplotlib
 
     if not args.live:

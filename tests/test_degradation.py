@@ -1,0 +1,98 @@
+"""The degradation demo and bn-modes, run end to end with tiny settings."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from minidl import cli
+from minidl.degradation import Config, Variant, config_from_args, parse_args, variants
+
+TINY = ["--depths", "8", "14", "--epochs", "2", "--widths", "4", "4", "8", "--seeds", "0", "--no-progress"]
+
+
+def test_variants_cover_plain_residual_and_the_ablation():
+    names = [v.name for v in variants(Config(depths=(8, 32)))]
+    assert names == [
+        "plain-8",
+        "residual-8",
+        "plain-32",
+        "residual-32",
+        "plain-32 (no BN)",
+        "residual-32 (no BN, zero-init)",
+    ]
+    assert Variant(32, residual=True, batch_norm=False).zero_init
+    assert not Variant(32, residual=True).zero_init
+
+
+def test_presets_and_overrides():
+    quick = config_from_args(parse_args([]))
+    assert (quick.depths, quick.seeds, quick.widths, quick.epochs, quick.lr, quick.batch_size) == (
+        (8, 56),
+        (0,),
+        (8, 16, 32),
+        15,
+        0.05,
+        128,
+    )
+    assert quick.momentum == 0.9 and quick.weight_decay == 0
+    full = config_from_args(parse_args(["--preset", "full", "--epochs", "3", "--lr", "0.1"]))
+    assert full.depths == (8, 20, 32, 56) and full.seeds == (0, 1, 2)
+    assert (full.epochs, full.lr) == (3, 0.1)
+
+
+def test_bad_depth_is_refused_with_a_clear_message():
+    with pytest.raises(SystemExit, match="6n \\+ 2"):
+        config_from_args(parse_args(["--depths", "10"]))
+
+
+def test_cli_writes_figures_and_results(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["degradation", *TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "plain-14 (no BN)" in printed and "grad first/last" in printed
+
+    document = json.loads((out / "results.json").read_text())
+    names = [run["name"] for run in document["runs"]]
+    assert names == [
+        "plain-8",
+        "residual-8",
+        "plain-14",
+        "residual-14",
+        "plain-14 (no BN)",
+        "residual-14 (no BN, zero-init)",
+    ]
+    assert document["config"]["epochs"] == 2 and "numba" in document["versions"]
+    for run in document["runs"]:
+        assert [epoch["epoch"] for epoch in run["epochs"]] == [1, 2]
+        assert all(0 <= epoch["train_error"] <= 1 and np.isfinite(epoch["train_loss"]) for epoch in run["epochs"])
+        assert len(run["gradient_flow"]["init"]) > 0
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 * 2 and rows[0]["name"] == "plain-8"
+
+    for name in ("curves.png", "ablation.png", "gradient_flow.png"):
+        image = matplotlib.image.imread(out / name)
+        assert image.shape[0] > 400 and image.shape[1] > 800
+        assert image[..., :3].std() > 0.05  # something is drawn, not a blank canvas
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_module_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "minidl.degradation", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--preset" in result.stdout
+
+
+def test_bn_modes_eval_is_batch_independent(capsys):
+    assert cli.main(["bn-modes", "--epochs", "1"]) == 0
+    printed = capsys.readouterr().out
+    train_part, eval_part = printed.split("eval mode")
+    train_spread = float(train_part.rsplit("across the batches:", 1)[1].split()[0])
+    eval_spread = float(eval_part.rsplit("across the batches:", 1)[1].split()[0])
+    assert train_spread > 1e-3
+    assert eval_spread < 1e-6
+    assert "running averages" in printed

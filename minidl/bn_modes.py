@@ -12,8 +12,9 @@ import numpy as np
 
 import minidl
 from minidl import optim
-from minidl.data import DataLoader
+from minidl.data import DataLoader, load_digits
 from minidl.models import cifar_resnet
+from minidl.train import fit
 
 EXPLANATION = (
     "Why: in train mode batch norm normalises every channel with the mean and variance of the batch at hand, "

@@ -1,0 +1,21 @@
+"""The practice notebook runs top to bottom (with one epoch per training run), so it never rots."""
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "week9_practice.ipynb"
+
+
+def test_practice_notebook_executes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_NOTEBOOK_EPOCHS", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
+                   env=dict(os.environ)).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]
+    printed = "".join(output.get("text", "") for output in outputs if output.get("output_type") == "stream")
+    assert "eval mode: p(true)" in printed

@@ -128,6 +128,8 @@ def test_module_list_registers_its_modules():
     replacement = nn.Identity()
     layers[-1] = replacement
     assert layers[4] is replacement and isinstance(layers[1:3], nn.ModuleList)
+    layers[1] = nn.Linear(2, 5)  # replacing keeps the position, so state_dict order is unchanged
+    assert list(layers.state_dict())[:2] == ["1.weight", "1.bias"] and layers[1].out_features == 5
     with pytest.raises(IndexError):
         layers[5]
     with pytest.raises(NotImplementedError, match="iterate"):

@@ -50,6 +50,8 @@ def test_assignment_rules_follow_pytorch():
         block.count = "three"
     block.count = minidl.tensor(5)  # a new value for a buffer stays a buffer
     assert "count" in block.state_dict() and block.state_dict()["count"] == 5
+    block.scale = nn.Parameter(np.zeros(3, dtype=np.float32))  # a new value keeps its place in the order
+    assert list(block.state_dict())[0] == "scale"
     block.offset = None  # an optional parameter may be removed, its name stays registered
     assert "offset" not in block.state_dict()
     block.inner = nn.Identity()

@@ -53,7 +53,7 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning {name!r}")
         kind = type(self).__name__
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, self._parameters)
             self._parameters[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -63,7 +63,7 @@ class Module:
                 )
             self._parameters[name] = None
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, self._modules)
             self._modules[name] = value
         elif name in self._modules:
             if value is not None:
@@ -77,11 +77,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
-        """Remove ``name`` from every registry and from the plain attributes, before registering it anew."""
+    def _forget(self, name, keep):
+        """Remove ``name`` from the plain attributes and every registry but ``keep``, before registering it
+        in ``keep``; a name already in ``keep`` keeps its place, so state_dict order does not change."""
         for registry in (self.__dict__, self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        self._non_persistent_buffers.discard(name)
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not self._buffers:
+            self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name):
         # only called when normal lookup fails, i.e. for registered parameters, buffers and modules
@@ -111,16 +114,18 @@ class Module:
                 f"{type(self).__name__}: cannot register a {type(parameter).__name__} as parameter {name!r} "
                 "(a minidl.nn.Parameter or None is expected)"
             )
-        self._forget(name)
+        self._forget(name, self._parameters)
         self._parameters[name] = parameter
 
     def register_buffer(self, name, value, persistent=True):
         """Register state that is not trained but belongs in ``state_dict()`` (unless not persistent)."""
         self._check_new_name(name, "buffer")
         buffer = _as_buffer(type(self).__name__, name, value)
-        self._forget(name)
+        self._forget(name, self._buffers)
         self._buffers[name] = buffer
-        if not persistent:
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
             self._non_persistent_buffers.add(name)
 
     def add_module(self, name, module):
@@ -128,7 +133,7 @@ class Module:
         self._check_new_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.add_module: {type(module).__name__} is not a Module")
-        self._forget(name)
+        self._forget(name, self._modules)
         self._modules[name] = module
 
     register_module = add_module

@@ -7,6 +7,7 @@ cannot run code. Writing goes to a temporary file in the same directory, which i
 the target: a crash mid-write leaves the old checkpoint (or none), never a half-written one.
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -70,21 +71,32 @@ def _decode(node, arrays):
     raise ValueError(f"unknown entry kind {kind!r} in the manifest")
 
 
-def save(obj, path):
-    """Write ``obj`` (e.g. ``model.state_dict()``, or a dict of several state dicts) to ``path`` atomically."""
-    arrays = {}
-    manifest = json.dumps({"format": FORMAT, "content": _encode(obj, arrays, "the top level")})
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` in one step.
+
+    A crash or an error inside the ``with`` block leaves ``path`` as it was (or absent), never half
+    written: the rename at the end is atomic on every filesystem a checkpoint sensibly lives on.
+    """
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            np.savez(file, **{MANIFEST: np.array(manifest)}, **arrays)
+        with os.fdopen(descriptor, mode) as file:
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def save(obj, path):
+    """Write ``obj`` (e.g. ``model.state_dict()``, or a dict of several state dicts) to ``path`` atomically."""
+    arrays = {}
+    manifest = json.dumps({"format": FORMAT, "content": _encode(obj, arrays, "the top level")})
+    with atomic_write(path) as file:
+        np.savez(file, **{MANIFEST: np.array(manifest)}, **arrays)
 
 
 def load(path):

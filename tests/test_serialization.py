@@ -142,3 +142,18 @@ def test_a_loaded_model_computes_the_same_outputs(tmp_path):
     x = minidl.randn(5, 3)
     np.testing.assert_array_equal(restored(x).data, original(x).data)
     assert zipfile.is_zipfile(tmp_path / "m.npz")
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    from minidl.serialization import atomic_write
+
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target, "w") as handle:
+        handle.write("half of the new cont")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+    with atomic_write(target, "w") as handle:
+        handle.write("new")
+    assert target.read_text() == "new"

@@ -75,6 +75,14 @@ class Context:
         self._freed = True
 
 
+def _unwrap(argument):
+    """A tensor argument becomes its array. A NumPy scalar (``np.sqrt(2.0)`` is one) becomes a Python number,
+    so that, as in PyTorch, ``float32_tensor * np.float64(2)`` stays float32 (NumPy would promote it)."""
+    if isinstance(argument, Tensor):
+        return argument.data
+    return argument.item() if isinstance(argument, np.generic) else argument
+
+
 class Function:
     """Base class of every differentiable op; subclass it with static ``forward`` and ``backward``.
 
@@ -95,7 +103,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = Context(cls, args)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = [_unwrap(a) for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
         if not isinstance(output, np.ndarray):
             output = np.asarray(output)

@@ -95,7 +95,9 @@ def test_an_unregistered_function_is_reported(tmp_path, monkeypatch):
     )
     tests_dir = tmp_path / "fake_tests"
     tests_dir.mkdir()
-    (tests_dir / "test_fake_layers.py").write_text("from fake_ops_package.layers import Checked\nGRADCHECKED = {Checked}\n")
+    (tests_dir / "test_fake_layers.py").write_text(
+        "from fake_ops_package.layers import Checked\nGRADCHECKED = {Checked}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(tests_dir))
     fake_package = importlib.import_module("fake_ops_package")

@@ -127,7 +127,9 @@ def test_summing_only_one_broadcast_copy_is_caught_and_located():
 
 
 def test_a_gradient_left_with_the_broadcast_shape_is_named_before_any_numbers():
-    with pytest.raises(RuntimeError, match=r"AddWithoutReduction.backward.*shape \(4, 3\) for argument 1.*sum_to_shape"):
+    with pytest.raises(
+        RuntimeError, match=r"AddWithoutReduction.backward.*shape \(4, 3\) for argument 1.*sum_to_shape"
+    ):
         gradcheck(lambda a, b: AddWithoutReduction.apply(a, b), (leaf((4, 3)), leaf((3,), seed=1)))
 
 

@@ -92,7 +92,10 @@ def dims_for(data, ndim):
 
 REDUCTIONS = {
     "sum": (lambda x, dim, keepdim: x.sum(dim, keepdim), lambda x, axis, keepdims: np.sum(x, axis, keepdims=keepdims)),
-    "mean": (lambda x, dim, keepdim: x.mean(dim, keepdim), lambda x, axis, keepdims: np.mean(x, axis, keepdims=keepdims)),
+    "mean": (
+        lambda x, dim, keepdim: x.mean(dim, keepdim),
+        lambda x, axis, keepdims: np.mean(x, axis, keepdims=keepdims),
+    ),
     "var": (
         lambda x, dim, keepdim: x.var(dim, unbiased=False, keepdim=keepdim),
         lambda x, axis, keepdims: np.var(x, axis, keepdims=keepdims),
@@ -114,13 +117,23 @@ def test_reductions_match_numpy(name, dtype, data):
 def test_max_min_along_dim_match_numpy(x, data):
     dim, keepdim = data.draw(st.integers(-x.ndim, x.ndim - 1)), data.draw(st.booleans())
     t = minidl.Tensor(x)
-    for (values, indices), reduce, arg_reduce in [(t.max(dim, keepdim), np.max, np.argmax), (t.min(dim, keepdim), np.min, np.argmin)]:
+    for (values, indices), reduce, arg_reduce in [
+        (t.max(dim, keepdim), np.max, np.argmax),
+        (t.min(dim, keepdim), np.min, np.argmin),
+    ]:
         np.testing.assert_array_equal(values.data, reduce(x, axis=dim, keepdims=keepdim))
         np.testing.assert_array_equal(indices.data, arg_reduce(x, axis=dim, keepdims=keepdim))
     np.testing.assert_array_equal(t.max().data, x.max())
 
 
-MATMUL_PAIRS = [((4,), (4,)), ((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((5, 3, 4), (4, 2)), ((2, 1, 3, 4), (5, 4, 2))]
+MATMUL_PAIRS = [
+    ((4,), (4,)),
+    ((3, 4), (4, 2)),
+    ((4,), (4, 2)),
+    ((3, 4), (4,)),
+    ((5, 3, 4), (4, 2)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+]
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -195,8 +208,12 @@ def test_reshape_permute_pad_match_numpy(x, data):
     np.testing.assert_array_equal(t.reshape(-1).data, x.reshape(-1))
     dims = tuple(data.draw(st.permutations(range(x.ndim))))
     np.testing.assert_array_equal(t.permute(*dims).data, x.transpose(dims))
-    pad = tuple(data.draw(st.lists(st.integers(0, 2), min_size=2, max_size=2 * x.ndim).filter(lambda p: len(p) % 2 == 0)))
-    widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(len(pad) // 2))]
+    pad = tuple(
+        data.draw(st.lists(st.integers(0, 2), min_size=2, max_size=2 * x.ndim).filter(lambda p: len(p) % 2 == 0))
+    )
+    widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [
+        (pad[2 * i], pad[2 * i + 1]) for i in reversed(range(len(pad) // 2))
+    ]
     np.testing.assert_array_equal(F.pad(t, pad, value=-3.0).data, np.pad(x, widths, constant_values=-3.0))
 
 
@@ -221,9 +238,13 @@ def test_cat_and_stack_match_numpy(data):
     count = data.draw(st.integers(1, 3))
     parts = [data.draw(arrays(shape)) for _ in range(count)]
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
-    np.testing.assert_array_equal(minidl.cat([minidl.Tensor(p) for p in parts], dim=axis).data, np.concatenate(parts, axis))
+    np.testing.assert_array_equal(
+        minidl.cat([minidl.Tensor(p) for p in parts], dim=axis).data, np.concatenate(parts, axis)
+    )
     new_axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
-    np.testing.assert_array_equal(minidl.stack([minidl.Tensor(p) for p in parts], dim=new_axis).data, np.stack(parts, new_axis))
+    np.testing.assert_array_equal(
+        minidl.stack([minidl.Tensor(p) for p in parts], dim=new_axis).data, np.stack(parts, new_axis)
+    )
 
 
 def test_cat_of_mismatched_shapes_lists_them():

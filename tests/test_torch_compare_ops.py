@@ -135,5 +135,5 @@ def test_max_over_ties_shares_the_gradient_like_pytorch():
 
 def test_dtype_promotion_matches_pytorch_for_numbers_and_numpy_scalars():
     x, reference = minidl.ones(3), torch.ones(3)
-    for make in (lambda t: t * 2.5, lambda t: t / np.float64(3.0), lambda t: 2 ** t, lambda t: t + np.float32(1)):
+    for make in (lambda t: t * 2.5, lambda t: t / np.float64(3.0), lambda t: 2**t, lambda t: t + np.float32(1)):
         assert str(make(x).dtype) == str(make(reference).dtype).removeprefix("torch.")

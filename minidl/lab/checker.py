@@ -64,7 +64,8 @@ def _exception_hint(error):
     message = str(error)
     if isinstance(error, ValueError) and ("matmul" in message or "core dimension" in message):
         return (
-            "A matrix product's shapes do not fit. Write the shape next to every array: for C = A @ B with "
+            "A matrix product's shapes do not fit: is a factor transposed that should not be, or the other way "
+            "round? Write the shape next to every array: for C = A @ B with "
             "A (n, k), B (k, m), dL/dC (n, m), the only products that fit are dL/dC @ B^T (n, k) and "
             "A^T @ dL/dC (k, m)."
         )
@@ -239,6 +240,14 @@ def check_exercise(exercise, folder, max_examples=None):
 
     state = {"not_attempted": False, "last": None, "examples": 0}
 
+    def probe(args):
+        try:
+            run_backward(exercise, function, args)
+        except NotImplementedError:
+            state["not_attempted"] = True
+        except Exception:  # a real failure: the full run below finds it again and shrinks it
+            pass
+
     def one_example(args):
         if state["not_attempted"]:
             return
@@ -255,8 +264,24 @@ def check_exercise(exercise, folder, max_examples=None):
         ]
         gradcheck(_gradcheck_function(exercise, function, args), tuple(tensors))
 
-    run = settings(
-        max_examples=max_examples or exercise.max_examples,
+    _with_examples(exercise, probe, max_examples=1)()  # one example tells an untouched exercise
+    if state["not_attempted"]:
+        return Result(exercise, NOT_ATTEMPTED)
+    try:
+        _with_examples(exercise, one_example, max_examples or exercise.max_examples)()
+    except Exception as error:
+        lines, hints = _diagnose(exercise, function, state["last"], error)
+        return Result(exercise, FAIL, lines, hints, state["examples"])
+    if state["not_attempted"]:
+        return Result(exercise, NOT_ATTEMPTED, examples=state["examples"])
+    return Result(exercise, PASS, examples=state["examples"])
+
+
+def _with_examples(exercise, test, max_examples):
+    """``test`` run by Hypothesis on ``max_examples`` argument tuples: reproducible (derandomized, no
+    example database), quiet, shrinking the first failure it finds and raising its exception."""
+    return settings(
+        max_examples=max_examples,
         deadline=None,
         database=None,
         derandomize=True,
@@ -265,15 +290,7 @@ def check_exercise(exercise, folder, max_examples=None):
         verbosity=Verbosity.quiet,
         print_blob=False,
         phases=(Phase.generate, Phase.shrink),  # no explain phase: it costs seconds and says little here
-    )(given(exercise.examples)(one_example))
-    try:
-        run()
-    except Exception as error:
-        lines, hints = _diagnose(exercise, function, state["last"], error)
-        return Result(exercise, FAIL, lines, hints, state["examples"])
-    if state["not_attempted"]:
-        return Result(exercise, NOT_ATTEMPTED, examples=state["examples"])
-    return Result(exercise, PASS, examples=state["examples"])
+    )(given(exercise.examples)(test))
 
 
 def check_lab(folder=".", exercises=EXERCISES, max_examples=None):

@@ -92,7 +92,7 @@ def _shape_hint(name, returned, expected):
     return f"A gradient has its input's shape: {tuple(expected)} here."
 
 
-def run_backward(exercise, function, args, upstream_for=upstream_gradient):
+def run_backward(exercise, function, args):
     """Call the student's forward and backward directly; return (output, {name: gradient}) for the checked
     inputs, or raise StudentCodeError (NotImplementedError passes through: "not attempted")."""
     inputs = [
@@ -107,7 +107,7 @@ def run_backward(exercise, function, args, upstream_for=upstream_gradient):
             ctx,
             *[np.array(a) if name in exercise.checked else a for name, a in zip(exercise.arguments, args, strict=True)],
         )
-        upstream = upstream_for(output)
+        upstream = upstream_gradient(output)
         step = "backward"
         grads = function.backward(ctx, upstream)
     except NotImplementedError:

@@ -4,12 +4,14 @@ import argparse
 import sys
 
 import minidl
+from minidl.lab import cli as lab_cli
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: a teaching deep-learning framework")
     parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    lab_cli.add_parser(subparsers)
     return parser
 
 

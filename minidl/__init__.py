@@ -10,6 +10,7 @@ from minidl.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from minidl.random import manual_seed
 from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.ops import Cat as _Cat, Stack as _Stack
+from minidl.serialization import load, save
 # isort: on
 
 
@@ -35,11 +36,13 @@ __all__ = [
     "gradcheck",
     "int64",
     "is_grad_enabled",
+    "load",
     "manual_seed",
     "no_grad",
     "ones",
     "ones_like",
     "rand",
+    "save",
     "randn",
     "stack",
     "tensor",

@@ -75,6 +75,14 @@ class Context:
         self._freed = True
 
 
+def _unwrap(argument):
+    """A tensor argument becomes its array. A NumPy scalar (``np.sqrt(2.0)`` is one) becomes a Python number,
+    so that, as in PyTorch, ``float32_tensor * np.float64(2)`` stays float32 (NumPy would promote it)."""
+    if isinstance(argument, Tensor):
+        return argument.data
+    return argument.item() if isinstance(argument, np.generic) else argument
+
+
 class Function:
     """Base class of every differentiable op; subclass it with static ``forward`` and ``backward``.
 
@@ -95,7 +103,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = Context(cls, args)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = [_unwrap(a) for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
         if not isinstance(output, np.ndarray):
             output = np.asarray(output)
@@ -112,18 +120,23 @@ def _topological_order(root):
     Iterative depth-first search (a recursive one would hit Python's recursion limit on a long
     chain). Returns the post-order reversed: the output's context first, the leaves' last.
     """
-    order, visited = [], {id(root)}
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if children_done:
             order.append(node)
             continue
+        # A node reached by two paths can be on the stack twice; only its first expansion counts. (Marking
+        # nodes visited when pushed instead lets a node finish before an input of it that is still waiting
+        # on the stack, and that input would then be processed before all its gradient had arrived.)
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for arg in node.inputs:
             parent = arg.grad_fn if isinstance(arg, Tensor) else None
             if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
                 stack.append((parent, False))
     return order[::-1]
 

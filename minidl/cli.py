@@ -1,10 +1,12 @@
-"""The ``minidl`` command. Each subcommand is a module with ``add_arguments(parser)`` and ``run(args)``."""
+"""The ``minidl`` command. Each subcommand is a module with ``add_arguments(parser)`` and ``run(args)``;
+``minidl lab`` has subcommands of its own and registers itself."""
 
 import argparse
 import importlib
 import sys
 
 import minidl
+from minidl.lab import cli as lab_cli
 
 COMMANDS = {
     "degradation": ("minidl.degradation", "the degradation demo: plain vs residual networks, shallow vs deep"),
@@ -21,6 +23,7 @@ def build_parser():
         command = subparsers.add_parser(name, help=summary, description=(module.__doc__ or summary).split("\n\n")[0])
         module.add_arguments(command)
         command.set_defaults(run=module.run)
+    lab_cli.add_parser(subparsers)
     return parser
 
 

@@ -11,7 +11,11 @@ from minidl.random import default_generator
 
 
 def _fill(tensor, values):
-    tensor.data = np.asarray(values, dtype=tensor.dtype).reshape(tensor.shape)
+    """Write ``values`` into the tensor's array in place (as PyTorch), so views of it see them."""
+    if tensor.data.flags.writeable:
+        tensor.data[...] = values
+    else:
+        tensor.data = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.dtype)
     return tensor
 
 
@@ -24,7 +28,16 @@ def _calculate_fan_in_and_fan_out(tensor):
 
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for a nonlinearity (``relu``: sqrt(2); ``leaky_relu`` with slope a: sqrt(2/(1+a^2)))."""
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "conv_transpose1d", "conv_transpose2d")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "sigmoid",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -32,12 +45,17 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, bool) or not isinstance(param, (int, float))):
+            raise ValueError(f"calculate_gain: negative_slope {param!r} is not a valid number")
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
 def _fan(tensor, mode):
+    mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -66,12 +84,16 @@ def ones_(tensor):
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     """U(-bound, bound) with bound = gain * sqrt(3 / fan) (He et al. 2015)."""
+    if tensor.data.size == 0:
+        return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     """N(0, std^2) with std = gain / sqrt(fan) (He et al. 2015); use nonlinearity='relu' before ReLUs."""
+    if tensor.data.size == 0:
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
 

@@ -6,6 +6,7 @@ Registration order is kept, so ``state_dict()`` keys come out in the order PyTor
 """
 
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,6 +25,15 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _as_buffer(kind, name, value):
+    """A buffer holds a Tensor or None; a NumPy array is wrapped for convenience."""
+    if value is None or isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor(value)
+    raise TypeError(f"{kind}: cannot assign a {type(value).__name__} as buffer {name!r} (a Tensor or None is expected)")
+
+
 class Module:
     """Base class of every layer and network. Subclasses set attributes in ``__init__`` (after calling
     ``super().__init__()``) and define ``forward``; calling the module calls ``forward``."""
@@ -37,18 +47,44 @@ class Module:
 
     # -- registration -------------------------------------------------------------------------------
     def __setattr__(self, name, value):
+        # PyTorch's rules: a Parameter, a Module or a buffer's new value is registered under its name;
+        # a name already registered as a parameter or child only accepts its own kind (or None).
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning {name!r}")
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+        kind = type(self).__name__
         if isinstance(value, Parameter):
+            self._forget(name, self._parameters)
             self._parameters[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(
+                    f"{kind}: cannot assign a {type(value).__name__} as parameter {name!r} "
+                    "(a minidl.nn.Parameter or None is expected)"
+                )
+            self._parameters[name] = None
         elif isinstance(value, Module):
+            self._forget(name, self._modules)
             self._modules[name] = value
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(
+                    f"{kind}: cannot assign a {type(value).__name__} as child module {name!r} "
+                    "(a minidl.nn.Module or None is expected)"
+                )
+            self._modules[name] = None
+        elif name in self._buffers:
+            self._buffers[name] = _as_buffer(kind, name, value)
         else:
             object.__setattr__(self, name, value)
-            return
-        self.__dict__.pop(name, None)
+
+    def _forget(self, name, keep):
+        """Remove ``name`` from the plain attributes and every registry but ``keep``, before registering it
+        in ``keep``; a name already in ``keep`` keeps its place, so state_dict order does not change."""
+        for registry in (self.__dict__, self._parameters, self._buffers, self._modules):
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not self._buffers:
+            self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name):
         # only called when normal lookup fails, i.e. for registered parameters, buffers and modules
@@ -62,26 +98,45 @@ class Module:
         for registry in (self._parameters, self._buffers, self._modules):
             if name in registry:
                 del registry[name]
+                self._non_persistent_buffers.discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, name, what):
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{type(self).__name__}: {what} name must be a non-empty string without '.', got {name!r}")
+
     def register_parameter(self, name, parameter):
         """Register ``parameter`` (a Parameter, or None for an absent optional one such as a bias)."""
-        if parameter is None:
-            self.__dict__.pop(name, None)
-            self._parameters[name] = None
-        else:
-            setattr(self, name, parameter)
+        self._check_new_name(name, "parameter")
+        if parameter is not None and not isinstance(parameter, Parameter):
+            raise TypeError(
+                f"{type(self).__name__}: cannot register a {type(parameter).__name__} as parameter {name!r} "
+                "(a minidl.nn.Parameter or None is expected)"
+            )
+        self._forget(name, self._parameters)
+        self._parameters[name] = parameter
 
     def register_buffer(self, name, value, persistent=True):
         """Register state that is not trained but belongs in ``state_dict()`` (unless not persistent)."""
-        self.__dict__.pop(name, None)
-        self._buffers[name] = None if value is None else (value if isinstance(value, Tensor) else Tensor(value))
-        if not persistent:
+        self._check_new_name(name, "buffer")
+        buffer = _as_buffer(type(self).__name__, name, value)
+        self._forget(name, self._buffers)
+        self._buffers[name] = buffer
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
             self._non_persistent_buffers.add(name)
 
     def add_module(self, name, module):
+        """Register ``module`` (or None) as a child under ``name``, as attribute assignment does."""
+        self._check_new_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {type(module).__name__} is not a Module")
+        self._forget(name, self._modules)
         self._modules[name] = module
+
+    register_module = add_module
 
     # -- calling ------------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -151,8 +206,11 @@ class Module:
     # -- modes and gradients ------------------------------------------------------------------------
     def train(self, mode=True):
         """Set training mode (``mode=True``) or evaluation mode on this module and every descendant."""
-        for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -160,9 +218,9 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for parameter in self.parameters():
-            if set_to_none or parameter.grad is None:
+            if set_to_none:
                 parameter.grad = None
-            else:
+            elif parameter.grad is not None:
                 parameter.grad = np.zeros_like(parameter.grad)
 
     def requires_grad_(self, requires_grad=True):
@@ -182,7 +240,8 @@ class Module:
         for _, value, _, _ in [*self._named_members("_parameters", True), *self._named_members("_buffers", True)]:
             if np.issubdtype(value.dtype, np.floating):
                 value.data = value.data.astype(dtype)
-                value.grad = None
+                if value.grad is not None:
+                    value.grad = value.grad.astype(dtype)
         return self
 
     def double(self):
@@ -192,16 +251,20 @@ class Module:
         return self.to(np.float32)
 
     # -- saving and loading -------------------------------------------------------------------------
-    def _state_entries(self):
-        """(key, tensor) for every parameter and persistent buffer, in PyTorch's key order."""
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name, value in module._parameters.items():
-                if value is not None:
-                    yield prefix + name, value
-            for name, value in module._buffers.items():
-                if value is not None and name not in module._non_persistent_buffers:
-                    yield prefix + name, value
+    def _state_entries(self, prefix=""):
+        """(key, tensor) for every parameter and persistent buffer, in PyTorch's key order.
+
+        As in PyTorch, a module or parameter reachable under two names appears under both.
+        """
+        for name, value in self._parameters.items():
+            if value is not None:
+                yield prefix + name, value
+        for name, value in self._buffers.items():
+            if value is not None and name not in self._non_persistent_buffers:
+                yield prefix + name, value
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_entries(f"{prefix}{name}.")
 
     def state_dict(self):
         """An ordered dict from PyTorch-style names (``layer1.0.conv1.weight``) to copies of the arrays."""
@@ -214,15 +277,23 @@ class Module:
         missing or unexpected key (when ``strict``) raises an error naming them, and leaves the
         module as it was. Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a dict of name -> array, got {type(state_dict).__name__}")
         own = OrderedDict(self._state_entries())
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        problems = []
+        problems, new_values = [], {}
         for key, target in own.items():
-            if key in state_dict:
-                value = np.asarray(state_dict[key].data if isinstance(state_dict[key], Tensor) else state_dict[key])
-                if value.shape != target.shape:
-                    problems.append(f"  {key}: the checkpoint has shape {value.shape}, the model {target.shape}")
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
+                problems.append(f"  {key}: the state dict holds {value.dtype} values, not numbers")
+            elif value.shape != target.shape:
+                problems.append(f"  {key}: the state dict has shape {value.shape}, the model {target.shape}")
+            else:
+                new_values[key] = value
         if strict and missing:
             problems.append("  missing keys (in the model, not in the state dict): " + ", ".join(missing))
         if strict and unexpected:
@@ -232,10 +303,13 @@ class Module:
                 f"error(s) in loading state_dict for {type(self).__name__}; nothing was changed:\n"
                 + "\n".join(problems)
             )
-        for key, target in own.items():
-            if key in state_dict:
-                value = state_dict[key]
-                target.data = np.array(value.data if isinstance(value, Tensor) else value, dtype=target.dtype)
+        for key, value in new_values.items():
+            target = own[key]
+            if target.data.flags.writeable:
+                # in place, as PyTorch's copy_: arrays sharing memory with the parameter see the new values
+                target.data[...] = value
+            else:
+                target.data = value.astype(target.dtype)
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing -----------------------------------------------------------------------------------
@@ -244,8 +318,10 @@ class Module:
         return ""
 
     def __repr__(self):
-        children = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
-        if not children:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        lines = ([self.extra_repr()] if self.extra_repr() else []) + children
-        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        child_lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self._modules.items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        if not extra_lines and not child_lines:
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"

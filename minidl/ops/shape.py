@@ -102,6 +102,8 @@ class Cat(Function):
     def forward(ctx, dim, *arrays):
         if not arrays:
             raise ValueError("cat: expected a non-empty sequence of tensors")
+        if any(a.ndim == 0 for a in arrays):
+            raise ValueError("cat: 0-d tensors cannot be concatenated (they have no axis); use stack")
         axis = dim % arrays[0].ndim
         _check_same_shape_except("cat", arrays, axis)
         ctx.axis, ctx.splits = axis, np.cumsum([a.shape[axis] for a in arrays])[:-1]

@@ -386,6 +386,8 @@ def test_non_float_input_is_refused():
         F.batch_norm(integers, None, None, training=True)
     with pytest.raises(TypeError, match="layer_norm expects a floating-point tensor, got dtype int64"):
         F.layer_norm(integers, (3,))
+    with pytest.raises(TypeError, match="batch_norm supports float32 and float64 input, got dtype float16"):
+        F.batch_norm(Tensor(np.ones((4, 3), dtype=np.float16)), None, None, training=True)
 
 
 def test_one_value_per_channel_in_training_is_refused_as_in_pytorch():

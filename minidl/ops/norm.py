@@ -13,13 +13,19 @@ from minidl.kernels import norm as kernels
 from minidl.ops.util import require_float
 
 
+def _require_kernel_dtype(op_name, x):
+    require_float(op_name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op_name} supports float32 and float64 input, got dtype {x.dtype}; convert it with .float()")
+
+
 def _as_float64(array, size, default):
     """A per-channel (or per-feature) parameter as float64 for the kernels; ``default`` when absent."""
     return np.full(size, default) if array is None else array.astype(np.float64).reshape(size)
 
 
 def _check_batch_norm_args(x, running_mean, running_var, weight, bias, training, momentum):
-    require_float("batch_norm", x)
+    _require_kernel_dtype("batch_norm", x)
     if x.ndim < 2:
         raise ValueError(
             f"batch_norm: expected input of shape (N, C) or (N, C, ...) with a channel axis, got shape {x.shape}"
@@ -104,7 +110,7 @@ class BatchNorm(Function):
 
 
 def _check_layer_norm_args(x, normalized_shape, weight, bias):
-    require_float("layer_norm", x)
+    _require_kernel_dtype("layer_norm", x)
     trailing = x.shape[x.ndim - len(normalized_shape) :] if len(normalized_shape) <= x.ndim else None
     if len(normalized_shape) == 0 or trailing != normalized_shape:
         raise ValueError(

@@ -396,6 +396,8 @@ def test_one_value_per_channel_in_training_is_refused_as_in_pytorch():
         nn.BatchNorm1d(3)(minidl.randn(1, 3))
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
         F.batch_norm(minidl.randn(1, 3, 1, 1), None, None, training=True)
+    with pytest.raises(ValueError, match=re.escape("batch_norm: cannot take batch statistics of an empty input")):
+        F.batch_norm(minidl.randn(0, 3), None, None, training=True)
     layer = nn.BatchNorm1d(3)
     layer.eval()
     assert layer(minidl.randn(1, 3)).shape == (1, 3)  # fine in eval: the running statistics are used

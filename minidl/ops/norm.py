@@ -50,7 +50,10 @@ def _check_batch_norm_args(x, running_mean, running_var, weight, bias, training,
             "batch_norm: momentum must be a number (as in PyTorch); nn.BatchNorm with momentum=None "
             "computes the cumulative-average factor 1 / num_batches_tracked and passes that"
         )
-    if training and x.size // channels == 1:
+    values_per_channel = x.shape[0] * int(np.prod(x.shape[2:]))
+    if training and values_per_channel == 0:
+        raise ValueError(f"batch_norm: cannot take batch statistics of an empty input, got shape {x.shape}")
+    if training and values_per_channel == 1:
         raise ValueError(
             f"batch_norm: Expected more than 1 value per channel when training, got input size {x.shape} "
             "(the variance of a single value is 0, so every output would be bias)"

@@ -91,13 +91,14 @@ def _batch_norm_backward_channel(
 ):
     batch, _, length = x.shape
     count = batch * length
+    channel_mean = mean[c]
     sum_dy = 0.0
     sum_dy_centered = 0.0
     for n in range(batch):
         for i in range(length):
             dy = np.float64(grad_output[n, c, i])
             sum_dy += dy
-            sum_dy_centered += dy * (np.float64(x[n, c, i]) - mean[c])
+            sum_dy_centered += dy * (np.float64(x[n, c, i]) - channel_mean)
     sum_dy_xhat = sum_dy_centered * inv_std[c]
     grad_bias[c] = sum_dy
     grad_weight[c] = sum_dy_xhat
@@ -208,17 +209,20 @@ def _layer_norm_backward_rows(
     size = x.shape[1]
     weight_x = weight.astype(x.dtype)
     for r in range(start, stop):
+        # the row's statistics in locals: the stores into partial sums below could alias mean and inv_std
+        # for all the compiler knows, and it would reload them for every element
+        row_mean, row_inv_std = mean[r], inv_std[r]
         sum_g = 0.0
         sum_g_xhat = 0.0
         for j in range(size):
             dy = np.float64(grad_output[r, j])
-            x_hat = (np.float64(x[r, j]) - mean[r]) * inv_std[r]
+            x_hat = (np.float64(x[r, j]) - row_mean) * row_inv_std
             g = dy * weight[j]
             sum_g += g
             sum_g_xhat += g * x_hat
             partial_weight[j] += dy * x_hat
             partial_bias[j] += dy
-        m, s = x.dtype.type(mean[r]), x.dtype.type(inv_std[r])
+        m, s = x.dtype.type(row_mean), x.dtype.type(row_inv_std)
         mean_g, mean_g_xhat = x.dtype.type(sum_g / size), x.dtype.type(sum_g_xhat / size)
         for j in range(size):
             x_hat = (x[r, j] - m) * s

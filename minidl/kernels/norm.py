@@ -2,9 +2,7 @@
 
 Plain loops over arrays, no autograd; ``minidl/kernels/norm_reference.py`` has the same four public
 functions in NumPy (slow, obviously correct) and tests compare the two. Sums are accumulated in float64
-whatever the input dtype, so float32 statistics over 100 000+ values stay accurate; the element-wise
-loops that write the outputs run in the input's dtype (``x.dtype.type(value)`` converts a per-channel or
-per-row number), since float32 arithmetic does twice as many values per SIMD instruction as float64.
+whatever the input dtype, so float32 statistics over 100 000+ values stay accurate.
 
 Batch norm sees its input as (N, C, L): L = H*W for images, 1 for (N, C) features. The work is split by
 channel: each channel is read once for its sums, then again (mostly from cache) to write the output.
@@ -49,8 +47,8 @@ def _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_st
         mean[c] = shift + shifted_mean
         var[c] = max(shifted_sum_sq / count - shifted_mean * shifted_mean, 0.0)
     inv_std[c] = 1.0 / np.sqrt(var[c] + eps)
-    scale = x.dtype.type(weight[c] * inv_std[c])
-    offset = x.dtype.type(bias[c] - mean[c] * weight[c] * inv_std[c])
+    scale = weight[c] * inv_std[c]
+    offset = bias[c] - mean[c] * scale
     for n in range(batch):
         for i in range(length):
             y[n, c, i] = x[n, c, i] * scale + offset
@@ -109,10 +107,9 @@ def _batch_norm_backward_channel(
         # scale * (dy - mean(dy) - x_hat * mean(dy * x_hat)) with x_hat = (x - mean) * inv_std, as a * dy + b * x + k
         x_coefficient = -scale * inv_std[c] * sum_dy_xhat / count
         constant = -scale * sum_dy / count - x_coefficient * mean[c]
-    a, b, k = x.dtype.type(scale), x.dtype.type(x_coefficient), x.dtype.type(constant)
     for n in range(batch):
         for i in range(length):
-            grad_input[n, c, i] = a * grad_output[n, c, i] + b * x[n, c, i] + k
+            grad_input[n, c, i] = scale * grad_output[n, c, i] + x_coefficient * x[n, c, i] + constant
 
 
 @njit(parallel=True, cache=True)
@@ -156,6 +153,18 @@ def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
     return grad_input, grad_weight, grad_bias
 
 
+@njit(cache=True)
+def _split(x, value):
+    """``value`` (float64) as a sum hi + lo of two numbers in x's dtype.
+
+    Layer norm's element loops run in the input's dtype (float32 arithmetic handles twice as many values
+    per SIMD instruction as float64). ``(x - hi) - lo`` is then as accurate as ``x - value`` in float64:
+    rounding the mean to float32 alone would cost |mean| / std * 6e-8 of relative error in x_hat.
+    """
+    hi = x.dtype.type(value)
+    return hi, x.dtype.type(value - hi)
+
+
 # -- layer norm: forward --------------------------------------------------------------------------------
 @njit(cache=True, fastmath=_FAST)
 def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std):
@@ -171,9 +180,10 @@ def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std
             d = np.float64(x[r, j]) - row_mean
             squares += d * d
         row_inv_std = 1.0 / np.sqrt(squares / size + eps)
-        m, s = x.dtype.type(row_mean), x.dtype.type(row_inv_std)
+        m, m_rest = _split(x, row_mean)
+        s = x.dtype.type(row_inv_std)
         for j in range(size):
-            y[r, j] = (x[r, j] - m) * s * weight_x[j] + bias_x[j]
+            y[r, j] = ((x[r, j] - m) - m_rest) * s * weight_x[j] + bias_x[j]
         mean[r] = row_mean
         inv_std[r] = row_inv_std
 
@@ -222,10 +232,11 @@ def _layer_norm_backward_rows(
             sum_g_xhat += g * x_hat
             partial_weight[j] += dy * x_hat
             partial_bias[j] += dy
-        m, s = x.dtype.type(row_mean), x.dtype.type(row_inv_std)
+        m, m_rest = _split(x, row_mean)
+        s = x.dtype.type(row_inv_std)
         mean_g, mean_g_xhat = x.dtype.type(sum_g / size), x.dtype.type(sum_g_xhat / size)
         for j in range(size):
-            x_hat = (x[r, j] - m) * s
+            x_hat = ((x[r, j] - m) - m_rest) * s
             grad_input[r, j] = s * (grad_output[r, j] * weight_x[j] - mean_g - x_hat * mean_g_xhat)
 
 

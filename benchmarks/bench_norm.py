@@ -9,6 +9,9 @@ runs with the same number of threads (Numba's). Runs are interleaved (minidl, Nu
 short pause lets the previous library's idle threads stop spinning (OpenMP and OpenBLAS threads keep
 a core busy for a while after each parallel region), so no library pays for another's pool.
 
+"minidl" is the user-facing call (``F.batch_norm(...).backward(grad)`` on leaf tensors, autograd
+included); "kernels" the Numba kernels alone, i.e. minus the autograd engine (which, for instance,
+copies the gradient into a leaf's ``.grad``). Ratios and verdicts use the "minidl" column.
 Compilation is excluded: each function runs twice before timing starts.
 """
 
@@ -19,6 +22,7 @@ import numba
 import numpy as np
 
 import minidl
+from minidl.kernels import norm as kernels
 from minidl.nn import functional as F
 
 EPS = 1e-5
@@ -65,10 +69,18 @@ def batch_norm_case(torch, x, weight, bias, grad_output):
             tensor.grad = None
         F.batch_norm(ours[0], *running, ours[1], ours[2], training=True).backward(grad_output)
 
+    x3, grad3 = x.reshape(x.shape[0], channels, -1), grad_output.reshape(x.shape[0], channels, -1)
+    weight64, bias64 = weight.astype(np.float64), bias.astype(np.float64)
+
+    def run_kernels():
+        mean, var = np.empty(channels), np.empty(channels)
+        _, inv_std = kernels.batch_norm_forward(x3, weight64, bias64, mean, var, EPS, True)
+        kernels.batch_norm_backward(grad3, x3, weight64, mean, inv_std, True)
+
     def run_numpy():
         numpy_batch_norm(x, weight, bias, grad_output)
 
-    runs = {"minidl": run_minidl, "NumPy": run_numpy}
+    runs = {"minidl": run_minidl, "kernels": run_kernels, "NumPy": run_numpy}
     if torch is not None:
         theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
         torch_running = torch.zeros(channels), torch.ones(channels)
@@ -94,10 +106,16 @@ def layer_norm_case(torch, x, weight, bias, grad_output):
             tensor.grad = None
         F.layer_norm(ours[0], shape, ours[1], ours[2]).backward(grad_output)
 
+    weight64, bias64 = weight.astype(np.float64), bias.astype(np.float64)
+
+    def run_kernels():
+        _, mean, inv_std = kernels.layer_norm_forward(x, weight64, bias64, EPS)
+        kernels.layer_norm_backward(grad_output, x, weight64, mean, inv_std)
+
     def run_numpy():
         numpy_layer_norm(x, weight, bias, grad_output)
 
-    runs = {"minidl": run_minidl, "NumPy": run_numpy}
+    runs = {"minidl": run_minidl, "kernels": run_kernels, "NumPy": run_numpy}
     if torch is not None:
         theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
         torch_grad = torch.tensor(grad_output)
@@ -154,7 +172,7 @@ def main():
     cases["layer norm"] = (f"{ln_shape}, last axis", layer_norm_case(torch, x, feature[0], feature[1], grad))
 
     print(f"forward + backward, float32, {threads} threads, median of {args.repeats} interleaved runs")
-    header = f"{'case':<11} {'shape':<26} {'minidl ms':>10} {'NumPy ms':>9} {'PyTorch ms':>11} "
+    header = f"{'case':<11} {'shape':<26} {'minidl ms':>10} {'kernels ms':>11} {'NumPy ms':>9} {'PyTorch ms':>11} "
     header += f"{'minidl/PyTorch':>15} {'NumPy/minidl':>13}  verdict"
     print(header)
     print("-" * len(header))
@@ -169,7 +187,8 @@ def main():
             torch_columns = f"{torch_time * 1e3:>11.2f} {ratio:>15.2f}"
             verdicts.insert(0, f"minidl/PyTorch <= {TARGETS[name]:g}: {'yes' if ratio <= TARGETS[name] else 'NO'}")
         print(
-            f"{name:<11} {description:<26} {ours * 1e3:>10.2f} {numpy_time * 1e3:>9.2f} {torch_columns} "
+            f"{name:<11} {description:<26} {ours * 1e3:>10.2f} {medians['kernels'] * 1e3:>11.2f} "
+            f"{numpy_time * 1e3:>9.2f} {torch_columns} "
             f"{speedup:>13.1f}  {'; '.join(verdicts)}"
         )
 

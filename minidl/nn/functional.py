@@ -4,6 +4,7 @@ Each function is a thin call into a Function in ``minidl.ops``, where its backwa
 """
 
 from minidl import ops
+from minidl.ops import norm as norm_ops
 
 
 def linear(input, weight, bias=None):
@@ -50,3 +51,22 @@ def pad(input, pad, mode="constant", value=0.0):
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
     return ops.Pad.apply(input, tuple(pad), value)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalise each channel (axis 1 of (N, C) or (N, C, ...)) to mean 0 and variance 1, then ``* weight + bias``.
+
+    ``training=True``: with the batch's mean and biased variance over every axis but the channel axis; the
+    buffers ``running_mean`` and ``running_var`` (tensors, or both None) are updated in place as
+    ``(1 - momentum) * running + momentum * batch_stat``, with the unbiased variance for ``running_var``.
+    ``training=False``: with ``running_mean`` and ``running_var``, so an example's output does not depend
+    on the rest of its batch.
+    """
+    return norm_ops.BatchNorm.apply(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise each example over its last ``len(normalized_shape)`` axes, then ``* weight + bias``."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return norm_ops.LayerNorm.apply(input, tuple(normalized_shape), weight, bias, eps)

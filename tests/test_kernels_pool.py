@@ -6,13 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minidl.kernels import pool as kernels
+from minidl.kernels.pool import adaptive_windows, pooling_windows
 from minidl.kernels.pool_reference import (
+    avg_pool2d_backward_reference,
+    avg_pool2d_forward_reference,
     max_pool2d_backward_reference,
     max_pool2d_forward_reference,
     window_mean_backward_reference,
     window_mean_forward_reference,
 )
-from minidl.ops.pool import adaptive_windows, pooling_windows
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 
@@ -41,16 +43,36 @@ def test_max_pool_matches_reference(geometry, dtype, with_ties, seed):
     )
 
 
+@settings(deadline=None, max_examples=60)
+@given(pool_geometries(), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
+def test_avg_pool_matches_reference(geometry, dtype, count_include_pad, seed):
+    batch, channels, height, width, kernel, stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    rows = pooling_windows(height, kernel[0], stride[0], padding[0])
+    cols = pooling_windows(width, kernel[1], stride[1], padding[1])
+    if count_include_pad:
+        divisor = np.full((rows.shape[1], cols.shape[1]), kernel[0] * kernel[1])
+    else:
+        divisor = np.outer(rows[1] - rows[0], cols[1] - cols[0])
+    output = kernels.avg_pool2d_forward(x, kernel, stride, padding, divisor)
+    assert output.dtype == dtype
+    expected = avg_pool2d_forward_reference(x, kernel, stride, padding, divisor)
+    np.testing.assert_allclose(output, expected, **_tolerance(dtype))
+    grad_output = rng.standard_normal(output.shape).astype(dtype)
+    np.testing.assert_allclose(
+        kernels.avg_pool2d_backward(grad_output, x.shape, kernel, stride, padding, divisor),
+        avg_pool2d_backward_reference(grad_output, x.shape, kernel, stride, padding, divisor),
+        **_tolerance(dtype),
+    )
+
+
 @st.composite
 def _windows(draw):
-    """Windows as average pooling or as adaptive pooling makes them, with their divisors."""
-    batch, channels, height, width, kernel, stride, padding = draw(pool_geometries())
-    if draw(st.booleans()):
-        rows = pooling_windows(height, kernel[0], stride[0], padding[0])
-        cols = pooling_windows(width, kernel[1], stride[1], padding[1])
-    else:
-        rows = adaptive_windows(height, draw(st.integers(1, 2 * height)))
-        cols = adaptive_windows(width, draw(st.integers(1, 2 * width)))
+    """Windows as adaptive pooling makes them (or any other divisor), with their divisors."""
+    batch, channels, height, width = draw(pool_geometries())[:4]
+    rows = adaptive_windows(height, draw(st.integers(1, 2 * height)))
+    cols = adaptive_windows(width, draw(st.integers(1, 2 * width)))
     divisor = draw(st.sampled_from([1.0, 3.0])) + np.outer(rows[1] - rows[0], cols[1] - cols[0])
     return (batch, channels, height, width), rows, cols, divisor
 

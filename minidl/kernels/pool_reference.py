@@ -45,3 +45,25 @@ def window_mean_backward_reference(grad_output, rows, cols, divisor, x_shape):
             share = grad_output[:, :, oh, ow] / divisor[oh, ow]
             grad_input[:, :, rows[0, oh] : rows[1, oh], cols[0, ow] : cols[1, ow]] += share[:, :, None, None]
     return grad_input
+
+
+def avg_pool2d_forward_reference(x, kernel_size, stride, padding, divisor):
+    """Pad with zeros, sum every window, divide by divisor[oh, ow]."""
+    (kernel_h, kernel_w), (stride_h, stride_w), (pad_h, pad_w) = kernel_size, stride, padding
+    padded = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)))
+    windows = sliding_window_view(padded, (kernel_h, kernel_w), axis=(2, 3))[:, :, ::stride_h, ::stride_w]
+    return (windows.sum(axis=(4, 5)) / divisor).astype(x.dtype)
+
+
+def avg_pool2d_backward_reference(grad_output, x_shape, kernel_size, stride, padding, divisor):
+    """Add grad_output / divisor to every element of each window of the padded input, then drop the padding."""
+    (kernel_h, kernel_w), (stride_h, stride_w), (pad_h, pad_w) = kernel_size, stride, padding
+    batch, channels, height, width = x_shape
+    padded = np.zeros((batch, channels, height + 2 * pad_h, width + 2 * pad_w), grad_output.dtype)
+    share = grad_output / divisor
+    for oh in range(divisor.shape[0]):
+        for ow in range(divisor.shape[1]):
+            rows = slice(oh * stride_h, oh * stride_h + kernel_h)
+            cols = slice(ow * stride_w, ow * stride_w + kernel_w)
+            padded[:, :, rows, cols] += share[:, :, oh, ow, None, None]
+    return padded[:, :, pad_h : pad_h + height, pad_w : pad_w + width]

@@ -10,7 +10,6 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.kernels import pool as kernels
-from minidl.kernels.conv import output_size
 from minidl.ops.conv import as_pair, check_4d, check_window_fits
 
 
@@ -27,18 +26,6 @@ def _pool_arguments(op_name, x, kernel_size, stride, padding):
         )
     check_window_fits(op_name, x.shape, kernel_size, padding)
     return kernel_size, stride, padding
-
-
-def pooling_windows(size, kernel, stride, padding):
-    """(2, out) array: [first, stop) of each window along one axis, clipped to the input [0, size)."""
-    starts = np.arange(output_size(size, kernel, stride, padding)) * stride - padding
-    return np.stack([np.maximum(starts, 0), np.minimum(starts + kernel, size)]).astype(np.int64)
-
-
-def adaptive_windows(size, out):
-    """(2, out) array: window i is [floor(i * size / out), ceil((i + 1) * size / out)), as PyTorch."""
-    i = np.arange(out)
-    return np.stack([(i * size) // out, -((-(i + 1) * size) // out)]).astype(np.int64)
 
 
 def _window_sizes(rows, cols):
@@ -72,8 +59,8 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
         kernel_size, stride, padding = _pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
-        rows = pooling_windows(x.shape[2], kernel_size[0], stride[0], padding[0])
-        cols = pooling_windows(x.shape[3], kernel_size[1], stride[1], padding[1])
+        rows = kernels.pooling_windows(x.shape[2], kernel_size[0], stride[0], padding[0])
+        cols = kernels.pooling_windows(x.shape[3], kernel_size[1], stride[1], padding[1])
         if divisor_override is not None:
             if divisor_override == 0:
                 raise ValueError("avg_pool2d: divisor_override must not be zero")
@@ -82,14 +69,15 @@ class AvgPool2d(Function):
             divisor = np.full((rows.shape[1], cols.shape[1]), float(kernel_size[0] * kernel_size[1]))
         else:
             divisor = _window_sizes(rows, cols).astype(np.float64)
-        ctx.windows, ctx.x_shape = (rows, cols, divisor), x.shape
-        return kernels.window_mean_forward(x, rows, cols, divisor)
+        ctx.x_shape, ctx.geometry, ctx.divisor = x.shape, (kernel_size, stride, padding), divisor
+        return kernels.avg_pool2d_forward(x, kernel_size, stride, padding, divisor)
 
     @staticmethod
     def backward(ctx, grad):
         """dL/dx[n, c, h, w] = sum over the windows (oh, ow) containing (h, w) of
         grad[n, c, oh, ow] / divisor[oh, ow]."""
-        return kernels.window_mean_backward(grad, *ctx.windows, ctx.x_shape), None, None, None, None, None
+        grad_input = kernels.avg_pool2d_backward(grad, ctx.x_shape, *ctx.geometry, ctx.divisor)
+        return grad_input, None, None, None, None, None
 
 
 class AdaptiveAvgPool2d(Function):
@@ -103,7 +91,7 @@ class AdaptiveAvgPool2d(Function):
         sizes = (output_size, output_size) if output_size is None or np.ndim(output_size) == 0 else output_size
         sizes = tuple(x.shape[2 + axis] if size is None else size for axis, size in enumerate(sizes))
         sizes = as_pair("adaptive_avg_pool2d", "output_size", sizes, 1)
-        rows, cols = adaptive_windows(x.shape[2], sizes[0]), adaptive_windows(x.shape[3], sizes[1])
+        rows, cols = kernels.adaptive_windows(x.shape[2], sizes[0]), kernels.adaptive_windows(x.shape[3], sizes[1])
         divisor = _window_sizes(rows, cols).astype(np.float64)
         ctx.windows, ctx.x_shape = (rows, cols, divisor), x.shape
         return kernels.window_mean_forward(x, rows, cols, divisor)

@@ -169,3 +169,17 @@ def test_works_without_the_jit():
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_kernels_compile_lazily_not_at_import():
+    """Importing minidl compiles nothing (a student's `import minidl` stays fast); the first call does."""
+    code = (
+        "import minidl, minidl.nn\n"
+        "from minidl.kernels import conv, pool\n"
+        "dispatchers = [conv._forward_worker, conv._backward_worker, conv._im2col_worker,\n"
+        "               pool._max_pool_forward_worker, pool._avg_pool_forward_worker]\n"
+        "print(sum(len(d.signatures) for d in dispatchers))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]

@@ -59,7 +59,7 @@ def chunk_size(patch, positions, itemsize):
 
 
 @njit(cache=True)
-def _valid_range(size, kernel_offset, stride, padding, out_size):
+def valid_output_range(size, kernel_offset, stride, padding, out_size):
     """Output positions o in [first, stop) whose input position o*stride - padding + kernel_offset is
     inside [0, size); the others read the zero padding."""
     shift = padding - kernel_offset  # input position = o * stride - shift
@@ -82,9 +82,9 @@ def _im2col_sample(x, x_start, geometry, columns, column_start, row_length):
     step = np.uint64(stride_w)
     for c in range(channels):
         for i in range(kernel_h):
-            oh_first, oh_stop = _valid_range(height, i, stride_h, pad_h, out_h)
+            oh_first, oh_stop = valid_output_range(height, i, stride_h, pad_h, out_h)
             for j in range(kernel_w):
-                ow_first, ow_stop = _valid_range(width, j, stride_w, pad_w, out_w)
+                ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
                 row = (c * kernel_h + i) * kernel_w + j
                 for oh in range(oh_first, oh_stop):
                     ih = oh * stride_h - pad_h + i
@@ -101,9 +101,9 @@ def _col2im_sample(columns, column_start, row_length, geometry, grad_x, x_start)
     step = np.uint64(stride_w)
     for c in range(channels):
         for i in range(kernel_h):
-            oh_first, oh_stop = _valid_range(height, i, stride_h, pad_h, out_h)
+            oh_first, oh_stop = valid_output_range(height, i, stride_h, pad_h, out_h)
             for j in range(kernel_w):
-                ow_first, ow_stop = _valid_range(width, j, stride_w, pad_w, out_w)
+                ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
                 row = (c * kernel_h + i) * kernel_w + j
                 for oh in range(oh_first, oh_stop):
                     ih = oh * stride_h - pad_h + i

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from minidl.kernels._threads import num_workers, run_in_threads
-from minidl.kernels.conv import _valid_range, output_size
+from minidl.kernels.conv import output_size, valid_output_range
 
 
 def pooling_windows(size, kernel, stride, padding):
@@ -29,7 +29,7 @@ def adaptive_windows(size, out):
 # Both loop over the kernel offsets (i, j) outside and over a row of outputs inside: for a fixed (i, j) the
 # inner loop reads input elements stride_w apart and writes neighbouring outputs, which Numba vectorises
 # (with flat arrays and unsigned offsets, as in conv.py). Looping over each window's few elements inside
-# was 5-10x slower. ``_valid_range`` gives the outputs whose (i, j) element is inside the input (not padding).
+# was 5-10x slower. ``valid_output_range`` gives the outputs whose (i, j) element is inside the input (not padding).
 
 
 @njit(nogil=True, cache=True)
@@ -55,7 +55,7 @@ def _max_pool_forward_worker(worker, workers, x, shape, geometry, output, argmax
                 if h < 0 or h >= height:
                     continue
                 for j in range(kernel_w):
-                    ow_first, ow_stop = _valid_range(width, j, stride_w, pad_w, out_w)
+                    ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
                     index = np.uint64(h * width + ow_first * stride_w - pad_w + j)  # in the plane, for ow_first
                     source = np.uint64(plane * height * width) + index
                     target = out_row + np.uint64(ow_first)
@@ -94,7 +94,7 @@ def _avg_pool_forward_worker(worker, workers, x, shape, geometry, scale, output)
                 if h < 0 or h >= height:
                     continue
                 for j in range(kernel_w):
-                    ow_first, ow_stop = _valid_range(width, j, stride_w, pad_w, out_w)
+                    ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
                     source = np.uint64(plane * height * width + h * width + ow_first * stride_w - pad_w + j)
                     target = out_row + np.uint64(ow_first)
                     for k in range(np.uint64(ow_stop - ow_first)):
@@ -118,7 +118,7 @@ def _avg_pool_backward_worker(worker, workers, grad_output, shape, geometry, sca
                 if h < 0 or h >= height:
                     continue
                 for j in range(kernel_w):
-                    ow_first, ow_stop = _valid_range(width, j, stride_w, pad_w, out_w)
+                    ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
                     target = np.uint64(plane * height * width + h * width + ow_first * stride_w - pad_w + j)
                     source = np.uint64(ow_first)
                     for k in range(np.uint64(ow_stop - ow_first)):

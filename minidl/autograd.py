@@ -165,6 +165,22 @@ def _check_gradient(ctx, position, grad, tensor):
     return grad.astype(tensor.dtype, copy=False)
 
 
+def _give_to_leaf(leaf, grad, given_to_leaves):
+    """Add ``grad`` into ``leaf.grad``.
+
+    An array a backward has just made (it owns its memory and no other leaf has it) becomes the
+    leaf's ``.grad`` as it is: copying it would cost as much as a cheap op's whole backward. A view,
+    or an array already given to another leaf, is copied, so no two ``.grad`` arrays share memory.
+    """
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + grad
+        return
+    if not grad.flags.owndata or id(grad) in given_to_leaves:
+        grad = grad.copy()
+    given_to_leaves.add(id(grad))
+    leaf.grad = grad
+
+
 def backward(tensor, gradient=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf), weighted by ``gradient``, into ``.grad`` of every leaf."""
     if not tensor.requires_grad:
@@ -193,6 +209,7 @@ def backward(tensor, gradient=None, retain_graph=False):
         return
 
     grads = {id(tensor.grad_fn): gradient}
+    given_to_leaves = set()
     for ctx in _topological_order(tensor.grad_fn):
         grad_output = grads.pop(id(ctx), None)
         if grad_output is None:
@@ -211,7 +228,7 @@ def backward(tensor, gradient=None, retain_graph=False):
                 continue
             grad = _check_gradient(ctx, position, grad, arg)
             if arg.grad_fn is None:
-                arg._accumulate_grad(grad)
+                _give_to_leaf(arg, grad, given_to_leaves)
             elif id(arg.grad_fn) in grads:
                 grads[id(arg.grad_fn)] = grads[id(arg.grad_fn)] + grad
             else:

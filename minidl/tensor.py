@@ -144,7 +144,7 @@ class Tensor:
         backward(self, gradient, retain_graph)
 
     def _accumulate_grad(self, grad):
-        # A new array rather than += so that a gradient handed to several leaves is never shared.
+        # a copy (or a new sum), never the caller's array: a later in-place change to .grad must not reach it
         self.grad = grad.copy() if self.grad is None else self.grad + grad
 
     # -- arithmetic (gradients in minidl/ops/elementwise.py) ----------------------------------------

@@ -266,3 +266,26 @@ def test_reshape_error_gives_both_shapes():
 def test_cat_of_0d_tensors_is_explained():
     with pytest.raises(ValueError, match="0-d tensors cannot be concatenated"):
         minidl.cat([minidl.tensor(1.0), minidl.tensor(2.0)])
+
+
+def test_leaves_never_share_gradient_memory():
+    class SameArrayTwice(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, grad):
+            fresh = grad * 1.0
+            return fresh, fresh
+
+    a = minidl.ones(3, requires_grad=True)
+    b = minidl.ones(3, requires_grad=True)
+    c = minidl.ones(3, requires_grad=True)
+    (SameArrayTwice.apply(a, b) + c).sum().backward()
+    grads = [a.grad, b.grad, c.grad]
+    for i, first in enumerate(grads):
+        for second in grads[i + 1 :]:
+            assert not np.shares_memory(first, second)
+    a.grad[0] = 5.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])

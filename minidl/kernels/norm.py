@@ -1,0 +1,273 @@
+"""Numba kernels for batch norm and layer norm: fused forward and backward passes.
+
+Plain loops over arrays, no autograd; ``minidl/kernels/norm_reference.py`` has the same four public
+functions in NumPy (slow, obviously correct) and tests compare the two. Sums are accumulated in float64
+whatever the input dtype, so float32 statistics over 100 000+ values stay accurate.
+
+Batch norm sees its input as (N, C, L): L = H*W for images, 1 for (N, C) features. The work is split by
+channel: each channel is read once for its sums, then again (mostly from cache) to write the output.
+Layer norm sees (M, D): M rows of D = prod(normalized_shape) values, split into blocks of rows.
+
+Each kernel is a ``_..._channel`` or ``_..._rows`` function doing one piece of the work, and two loops
+over the pieces: a ``prange`` loop on Numba's threads, and a plain one for small inputs, where waking
+the threads costs more than the work (PyTorch draws the line at the same 32768 elements).
+
+The functions compile on first call (never at import), once per input dtype, and ``cache=True`` keeps the
+machine code on disk. With ``NUMBA_DISABLE_JIT=1`` they run as plain (slow) Python.
+"""
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+# "reassoc" lets LLVM split the sums over SIMD lanes (the order of float additions changes, not the maths).
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+PARALLEL_MIN_SIZE = 32768
+
+
+def _use_threads(x):
+    return x.size >= PARALLEL_MIN_SIZE and get_num_threads() > 1
+
+
+# -- batch norm: forward --------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FAST)
+def _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
+    batch, _, length = x.shape
+    count = batch * length
+    if use_batch_stats:
+        shift = np.float64(x[0, c, 0])
+        shifted_sum = 0.0
+        shifted_sum_sq = 0.0
+        for n in range(batch):
+            for i in range(length):
+                d = np.float64(x[n, c, i]) - shift
+                shifted_sum += d
+                shifted_sum_sq += d * d
+        shifted_mean = shifted_sum / count
+        mean[c] = shift + shifted_mean
+        var[c] = max(shifted_sum_sq / count - shifted_mean * shifted_mean, 0.0)
+    inv_std[c] = 1.0 / np.sqrt(var[c] + eps)
+    scale = weight[c] * inv_std[c]
+    offset = bias[c] - mean[c] * scale
+    for n in range(batch):
+        for i in range(length):
+            y[n, c, i] = x[n, c, i] * scale + offset
+
+
+@njit(parallel=True, cache=True)
+def _batch_norm_forward_threads(x, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
+    for c in prange(x.shape[1]):
+        _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std)
+
+
+@njit(cache=True)
+def _batch_norm_forward_serial(x, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
+    for c in range(x.shape[1]):
+        _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std)
+
+
+def batch_norm_forward(x, weight, bias, mean, var, eps, use_batch_stats):
+    """y[n, c, l] = (x[n, c, l] - mean[c]) * inv_std[c] * weight[c] + bias[c], inv_std = 1 / sqrt(var + eps).
+
+    x: (N, C, L) contiguous; weight, bias, mean, var: (C,) float64. With ``use_batch_stats`` (training)
+    mean and var are first filled with the batch mean and the *biased* batch variance of each channel;
+    otherwise they are read (the running statistics). Returns (y of x's dtype, inv_std (C,) float64).
+
+    The variance comes from sums of d = x - shift, shift = the channel's first value: sum(d)^2 / m and
+    sum(d^2) are then of the order of the variance, not of mean^2, so their difference keeps its digits.
+    """
+    y, inv_std = np.empty_like(x), np.empty(x.shape[1])
+    loop = _batch_norm_forward_threads if _use_threads(x) else _batch_norm_forward_serial
+    loop(x, weight, bias, mean, var, float(eps), use_batch_stats, y, inv_std)
+    return y, inv_std
+
+
+# -- batch norm: backward -------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FAST)
+def _batch_norm_backward_channel(
+    grad_output, x, c, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+):
+    batch, _, length = x.shape
+    count = batch * length
+    channel_mean = mean[c]
+    sum_dy = 0.0
+    sum_dy_centered = 0.0
+    for n in range(batch):
+        for i in range(length):
+            dy = np.float64(grad_output[n, c, i])
+            sum_dy += dy
+            sum_dy_centered += dy * (np.float64(x[n, c, i]) - channel_mean)
+    sum_dy_xhat = sum_dy_centered * inv_std[c]
+    grad_bias[c] = sum_dy
+    grad_weight[c] = sum_dy_xhat
+    scale = weight[c] * inv_std[c]
+    x_coefficient = 0.0
+    constant = 0.0
+    if use_batch_stats:
+        # scale * (dy - mean(dy) - x_hat * mean(dy * x_hat)) with x_hat = (x - mean) * inv_std, as a * dy + b * x + k
+        x_coefficient = -scale * inv_std[c] * sum_dy_xhat / count
+        constant = -scale * sum_dy / count - x_coefficient * mean[c]
+    for n in range(batch):
+        for i in range(length):
+            grad_input[n, c, i] = scale * grad_output[n, c, i] + x_coefficient * x[n, c, i] + constant
+
+
+@njit(parallel=True, cache=True)
+def _batch_norm_backward_threads(
+    grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+):
+    for c in prange(x.shape[1]):
+        _batch_norm_backward_channel(
+            grad_output, x, c, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+        )
+
+
+@njit(cache=True)
+def _batch_norm_backward_serial(
+    grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+):
+    for c in range(x.shape[1]):
+        _batch_norm_backward_channel(
+            grad_output, x, c, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+        )
+
+
+def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
+    """dL/dx, dL/dweight, dL/dbias of batch norm, given dL/dy. Shapes as ``batch_norm_forward``.
+
+    With x_hat = (x - mean) * inv_std and m = N*L values per channel, per channel:
+        dL/dbias   = sum(dy)
+        dL/dweight = sum(dy * x_hat)
+        dL/dx      = weight * inv_std / m * (m * dy - sum(dy) - x_hat * sum(dy * x_hat))   (batch statistics)
+        dL/dx      = weight * inv_std * dy                                                  (fixed statistics)
+    Chain rule: y = weight * x_hat + bias, and with batch statistics each x_hat[j] depends on x[i] three
+    ways: directly (giving m * dy[i]), through the mean (every x_hat[j] moves by -inv_std / m, giving
+    -sum(dy)) and through the variance (d inv_std / d x[i] = -inv_std^3 (x[i] - mean) / m, giving
+    -x_hat[i] * sum(dy * x_hat)). With fixed (running) statistics only the direct path is left.
+    Derivation: docs/backward/batchnorm.md. Returns (grad_input of x's dtype, grad_weight, grad_bias float64).
+    """
+    channels = x.shape[1]
+    grad_input, grad_weight, grad_bias = np.empty_like(x), np.empty(channels), np.empty(channels)
+    loop = _batch_norm_backward_threads if _use_threads(x) else _batch_norm_backward_serial
+    loop(grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias)
+    return grad_input, grad_weight, grad_bias
+
+
+@njit(cache=True)
+def _split(x, value):
+    """``value`` (float64) as a sum hi + lo of two numbers in x's dtype.
+
+    Layer norm's element loops run in the input's dtype (float32 arithmetic handles twice as many values
+    per SIMD instruction as float64). ``(x - hi) - lo`` is then as accurate as ``x - value`` in float64:
+    rounding the mean to float32 alone would cost |mean| / std * 6e-8 of relative error in x_hat.
+    """
+    hi = x.dtype.type(value)
+    return hi, x.dtype.type(value - hi)
+
+
+# -- layer norm: forward --------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FAST)
+def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std):
+    size = x.shape[1]
+    weight_x, bias_x = weight.astype(x.dtype), bias.astype(x.dtype)
+    for r in range(start, stop):
+        total = 0.0
+        for j in range(size):
+            total += np.float64(x[r, j])
+        row_mean = total / size
+        squares = 0.0
+        for j in range(size):
+            d = np.float64(x[r, j]) - row_mean
+            squares += d * d
+        row_inv_std = 1.0 / np.sqrt(squares / size + eps)
+        m, m_rest = _split(x, row_mean)
+        s = x.dtype.type(row_inv_std)
+        for j in range(size):
+            y[r, j] = ((x[r, j] - m) - m_rest) * s * weight_x[j] + bias_x[j]
+        mean[r] = row_mean
+        inv_std[r] = row_inv_std
+
+
+@njit(parallel=True, cache=True)
+def _layer_norm_forward_threads(x, weight, bias, eps, y, mean, inv_std, blocks):
+    rows = x.shape[0]
+    for block in prange(blocks):
+        start, stop = block * rows // blocks, (block + 1) * rows // blocks
+        _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std)
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """y[r, j] = (x[r, j] - mean[r]) * inv_std[r] * weight[j] + bias[j] for each row r of x (M, D).
+
+    weight, bias: (D,) float64. A row fits in L1 cache, so the variance is taken in two passes (mean,
+    then mean of squared deviations), which needs no shift. Returns (y, mean (M,), inv_std (M,) float64).
+    """
+    rows = x.shape[0]
+    y, mean, inv_std = np.empty_like(x), np.empty(rows), np.empty(rows)
+    if _use_threads(x):
+        _layer_norm_forward_threads(x, weight, bias, float(eps), y, mean, inv_std, min(rows, get_num_threads()))
+    else:
+        _layer_norm_forward_rows(x, 0, rows, weight, bias, float(eps), y, mean, inv_std)
+    return y, mean, inv_std
+
+
+# -- layer norm: backward -------------------------------------------------------------------------------
+@njit(cache=True, fastmath=_FAST)
+def _layer_norm_backward_rows(
+    grad_output, x, start, stop, weight, mean, inv_std, grad_input, partial_weight, partial_bias
+):
+    size = x.shape[1]
+    weight_x = weight.astype(x.dtype)
+    for r in range(start, stop):
+        # the row's statistics in locals: the stores into partial sums below could alias mean and inv_std
+        # for all the compiler knows, and it would reload them for every element
+        row_mean, row_inv_std = mean[r], inv_std[r]
+        sum_g = 0.0
+        sum_g_xhat = 0.0
+        for j in range(size):
+            dy = np.float64(grad_output[r, j])
+            x_hat = (np.float64(x[r, j]) - row_mean) * row_inv_std
+            g = dy * weight[j]
+            sum_g += g
+            sum_g_xhat += g * x_hat
+            partial_weight[j] += dy * x_hat
+            partial_bias[j] += dy
+        m, m_rest = _split(x, row_mean)
+        s = x.dtype.type(row_inv_std)
+        mean_g, mean_g_xhat = x.dtype.type(sum_g / size), x.dtype.type(sum_g_xhat / size)
+        for j in range(size):
+            x_hat = ((x[r, j] - m) - m_rest) * s
+            grad_input[r, j] = s * (grad_output[r, j] * weight_x[j] - mean_g - x_hat * mean_g_xhat)
+
+
+@njit(parallel=True, cache=True)
+def _layer_norm_backward_threads(grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias):
+    rows, blocks = x.shape[0], partial_weight.shape[0]
+    for block in prange(blocks):
+        start, stop = block * rows // blocks, (block + 1) * rows // blocks
+        _layer_norm_backward_rows(
+            grad_output, x, start, stop, weight, mean, inv_std, grad_input, partial_weight[block], partial_bias[block]
+        )
+
+
+def layer_norm_backward(grad_output, x, weight, mean, inv_std):
+    """dL/dx, dL/dweight, dL/dbias of layer norm, given dL/dy; shapes as ``layer_norm_forward``.
+
+    Per row, with g = dy * weight and x_hat = (x - mean) * inv_std, D values per row:
+        dL/dx = inv_std / D * (D * g - sum(g) - x_hat * sum(g * x_hat))
+    (batch norm's formula with rows in place of channels, and g in place of weight * dy);
+    dL/dweight[j] = sum over rows of dy * x_hat, dL/dbias[j] = sum over rows of dy. Derivation:
+    docs/backward/layernorm.md. Each block of rows keeps its own partial weight and bias sums (no two
+    threads add into the same numbers), added up at the end.
+    """
+    rows, size = x.shape
+    blocks = min(rows, get_num_threads()) if _use_threads(x) else 1
+    grad_input = np.empty_like(x)
+    partial_weight, partial_bias = np.zeros((blocks, size)), np.zeros((blocks, size))
+    if blocks > 1:
+        _layer_norm_backward_threads(grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias)
+    else:
+        _layer_norm_backward_rows(
+            grad_output, x, 0, rows, weight, mean, inv_std, grad_input, partial_weight[0], partial_bias[0]
+        )
+    return grad_input, partial_weight.sum(axis=0), partial_bias.sum(axis=0)

@@ -101,6 +101,7 @@ def fit(
     loss_fn=F.cross_entropy,
     test_loader=None,
     scheduler=None,
+    scheduler_interval="epoch",
     progress=True,
     callback=None,
     desc=None,
@@ -109,13 +110,19 @@ def fit(
 
     Each record has ``epoch`` (1, 2, ...), ``lr`` (the rate used in that epoch), ``train_loss``,
     ``train_accuracy``, ``test_loss`` and ``test_accuracy`` (None without ``test_loader``) and
-    ``seconds``. ``scheduler.step()`` is called after every epoch. ``callback(record)`` is called
+    ``seconds``. ``scheduler.step()`` is called after every epoch, or after every
+    batch with ``scheduler_interval="batch"`` (then the schedule counts optimizer steps, for a smooth
+    warm-up; a record's ``lr`` is the rate its epoch started with). ``callback(record)`` is called
     after every epoch; if it returns True, training stops there. ``progress=False`` hides the bar;
     ``desc`` labels it.
     """
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
     history, last_test_accuracy = [], None
 
-    def show_progress(loss, accuracy):
+    def after_batch(loss, accuracy):
+        if scheduler is not None and scheduler_interval == "batch":
+            scheduler.step()
         bar.update()
         bar.set_postfix(_postfix(loss, accuracy, last_test_accuracy), refresh=False)
 
@@ -123,9 +130,9 @@ def fit(
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            train = train_epoch(model, optimizer, train_loader, loss_fn, show_progress)
+            train = train_epoch(model, optimizer, train_loader, loss_fn, after_batch)
             test = evaluate(model, test_loader, loss_fn) if test_loader is not None else None
-            if scheduler is not None:
+            if scheduler is not None and scheduler_interval == "epoch":
                 scheduler.step()
             record = {
                 "epoch": epoch,

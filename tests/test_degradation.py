@@ -90,7 +90,7 @@ def test_module_entry_point_runs():
 def test_bn_modes_eval_is_batch_independent(capsys):
     assert cli.main(["bn-modes", "--epochs", "1"]) == 0
     printed = capsys.readouterr().out
-    train_part, eval_part = printed.split("eval mode")
+    train_part, eval_part = printed.split("  eval mode (")
     train_spread = float(train_part.rsplit("across the batches:", 1)[1].split()[0])
     eval_spread = float(eval_part.rsplit("across the batches:", 1)[1].split()[0])
     assert train_spread > 1e-3

@@ -88,3 +88,16 @@ def test_progress_bar_can_be_hidden(capsys, progress):
         assert "run" in error and "6/6" in error and "test_err" in error
     else:
         assert error == ""
+
+
+def test_scheduler_can_step_after_every_batch():
+    minidl.manual_seed(0)
+    network = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = optim.SGD(network.parameters(), lr=0.1)
+    train_loader = DataLoader(blobs(), batch_size=16)
+    scheduler = lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=len(train_loader))
+    history = fit(network, optimizer, train_loader, 2, scheduler=scheduler, scheduler_interval="batch", progress=False)
+    assert [record["lr"] for record in history] == pytest.approx([0.025, 0.1])
+    assert scheduler.last_epoch == 2 * len(train_loader)
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        fit(network, optimizer, train_loader, 1, scheduler=scheduler, scheduler_interval="step", progress=False)

@@ -8,16 +8,19 @@ Batch norm sees its input as (N, C, L): L = H*W for images, 1 for (N, C) feature
 channel: each channel is read once for its sums, then again (mostly from cache) to write the output.
 Layer norm sees (M, D): M rows of D = prod(normalized_shape) values, split into blocks of rows.
 
-Each kernel is a ``_..._channel`` or ``_..._rows`` function doing one piece of the work, and two loops
-over the pieces: a ``prange`` loop on Numba's threads, and a plain one for small inputs, where waking
-the threads costs more than the work (PyTorch draws the line at the same 32768 elements).
+Each kernel is a ``_..._channel`` or ``_..._rows`` function doing one piece of the work, and a worker
+that loops over its share of the pieces; ``run_in_threads`` (the convolution kernels' thread pool) runs
+the workers side by side. Small inputs get one worker on the calling thread, as waking threads costs
+more than the work (PyTorch draws the line at the same 32768 elements).
 
 The functions compile on first call (never at import), once per input dtype, and ``cache=True`` keeps the
 machine code on disk. With ``NUMBA_DISABLE_JIT=1`` they run as plain (slow) Python.
 """
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
+
+from minidl.kernels._threads import num_workers, run_in_threads
 
 # "reassoc" lets LLVM split the sums over SIMD lanes (the order of float additions changes, not the maths).
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -25,8 +28,9 @@ _FAST = {"reassoc", "contract", "nsz", "arcp"}
 PARALLEL_MIN_SIZE = 32768
 
 
-def _use_threads(x):
-    return x.size >= PARALLEL_MIN_SIZE and get_num_threads() > 1
+def _workers(x, pieces):
+    """One worker for a small input, else one per thread (no more than there are pieces)."""
+    return num_workers(pieces) if x.size >= PARALLEL_MIN_SIZE else 1
 
 
 # -- batch norm: forward --------------------------------------------------------------------------------
@@ -54,15 +58,9 @@ def _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_st
             y[n, c, i] = x[n, c, i] * scale + offset
 
 
-@njit(parallel=True, cache=True)
-def _batch_norm_forward_threads(x, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
-    for c in prange(x.shape[1]):
-        _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std)
-
-
-@njit(cache=True)
-def _batch_norm_forward_serial(x, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
-    for c in range(x.shape[1]):
+@njit(cache=True, nogil=True)
+def _batch_norm_forward_worker(worker, workers, x, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
+    for c in range(worker, x.shape[1], workers):
         _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std)
 
 
@@ -77,8 +75,19 @@ def batch_norm_forward(x, weight, bias, mean, var, eps, use_batch_stats):
     sum(d^2) are then of the order of the variance, not of mean^2, so their difference keeps its digits.
     """
     y, inv_std = np.empty_like(x), np.empty(x.shape[1])
-    loop = _batch_norm_forward_threads if _use_threads(x) else _batch_norm_forward_serial
-    loop(x, weight, bias, mean, var, float(eps), use_batch_stats, y, inv_std)
+    run_in_threads(
+        _batch_norm_forward_worker,
+        _workers(x, x.shape[1]),
+        x,
+        weight,
+        bias,
+        mean,
+        var,
+        float(eps),
+        use_batch_stats,
+        y,
+        inv_std,
+    )
     return y, inv_std
 
 
@@ -112,21 +121,11 @@ def _batch_norm_backward_channel(
             grad_input[n, c, i] = scale * grad_output[n, c, i] + x_coefficient * x[n, c, i] + constant
 
 
-@njit(parallel=True, cache=True)
-def _batch_norm_backward_threads(
-    grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
+@njit(cache=True, nogil=True)
+def _batch_norm_backward_worker(
+    worker, workers, grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
 ):
-    for c in prange(x.shape[1]):
-        _batch_norm_backward_channel(
-            grad_output, x, c, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
-        )
-
-
-@njit(cache=True)
-def _batch_norm_backward_serial(
-    grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
-):
-    for c in range(x.shape[1]):
+    for c in range(worker, x.shape[1], workers):
         _batch_norm_backward_channel(
             grad_output, x, c, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias
         )
@@ -148,8 +147,19 @@ def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
     """
     channels = x.shape[1]
     grad_input, grad_weight, grad_bias = np.empty_like(x), np.empty(channels), np.empty(channels)
-    loop = _batch_norm_backward_threads if _use_threads(x) else _batch_norm_backward_serial
-    loop(grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias)
+    run_in_threads(
+        _batch_norm_backward_worker,
+        _workers(x, channels),
+        grad_output,
+        x,
+        weight,
+        mean,
+        inv_std,
+        use_batch_stats,
+        grad_input,
+        grad_weight,
+        grad_bias,
+    )
     return grad_input, grad_weight, grad_bias
 
 
@@ -188,12 +198,11 @@ def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std
         inv_std[r] = row_inv_std
 
 
-@njit(parallel=True, cache=True)
-def _layer_norm_forward_threads(x, weight, bias, eps, y, mean, inv_std, blocks):
+@njit(cache=True, nogil=True)
+def _layer_norm_forward_worker(worker, workers, x, weight, bias, eps, y, mean, inv_std):
     rows = x.shape[0]
-    for block in prange(blocks):
-        start, stop = block * rows // blocks, (block + 1) * rows // blocks
-        _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std)
+    start, stop = worker * rows // workers, (worker + 1) * rows // workers
+    _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std)
 
 
 def layer_norm_forward(x, weight, bias, eps):
@@ -204,10 +213,7 @@ def layer_norm_forward(x, weight, bias, eps):
     """
     rows = x.shape[0]
     y, mean, inv_std = np.empty_like(x), np.empty(rows), np.empty(rows)
-    if _use_threads(x):
-        _layer_norm_forward_threads(x, weight, bias, float(eps), y, mean, inv_std, min(rows, get_num_threads()))
-    else:
-        _layer_norm_forward_rows(x, 0, rows, weight, bias, float(eps), y, mean, inv_std)
+    run_in_threads(_layer_norm_forward_worker, _workers(x, rows), x, weight, bias, float(eps), y, mean, inv_std)
     return y, mean, inv_std
 
 
@@ -240,14 +246,15 @@ def _layer_norm_backward_rows(
             grad_input[r, j] = s * (grad_output[r, j] * weight_x[j] - mean_g - x_hat * mean_g_xhat)
 
 
-@njit(parallel=True, cache=True)
-def _layer_norm_backward_threads(grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias):
-    rows, blocks = x.shape[0], partial_weight.shape[0]
-    for block in prange(blocks):
-        start, stop = block * rows // blocks, (block + 1) * rows // blocks
-        _layer_norm_backward_rows(
-            grad_output, x, start, stop, weight, mean, inv_std, grad_input, partial_weight[block], partial_bias[block]
-        )
+@njit(cache=True, nogil=True)
+def _layer_norm_backward_worker(
+    worker, workers, grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias
+):
+    rows = x.shape[0]
+    start, stop = worker * rows // workers, (worker + 1) * rows // workers
+    _layer_norm_backward_rows(
+        grad_output, x, start, stop, weight, mean, inv_std, grad_input, partial_weight[worker], partial_bias[worker]
+    )
 
 
 def layer_norm_backward(grad_output, x, weight, mean, inv_std):
@@ -257,17 +264,23 @@ def layer_norm_backward(grad_output, x, weight, mean, inv_std):
         dL/dx = inv_std / D * (D * g - sum(g) - x_hat * sum(g * x_hat))
     (batch norm's formula with rows in place of channels, and g in place of weight * dy);
     dL/dweight[j] = sum over rows of dy * x_hat, dL/dbias[j] = sum over rows of dy. Derivation:
-    docs/backward/layernorm.md. Each block of rows keeps its own partial weight and bias sums (no two
+    docs/backward/layernorm.md. Each worker's block of rows keeps its own partial weight and bias sums (no two
     threads add into the same numbers), added up at the end.
     """
     rows, size = x.shape
-    blocks = min(rows, get_num_threads()) if _use_threads(x) else 1
+    workers = _workers(x, rows)
     grad_input = np.empty_like(x)
-    partial_weight, partial_bias = np.zeros((blocks, size)), np.zeros((blocks, size))
-    if blocks > 1:
-        _layer_norm_backward_threads(grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias)
-    else:
-        _layer_norm_backward_rows(
-            grad_output, x, 0, rows, weight, mean, inv_std, grad_input, partial_weight[0], partial_bias[0]
-        )
+    partial_weight, partial_bias = np.zeros((workers, size)), np.zeros((workers, size))
+    run_in_threads(
+        _layer_norm_backward_worker,
+        workers,
+        grad_output,
+        x,
+        weight,
+        mean,
+        inv_std,
+        grad_input,
+        partial_weight,
+        partial_bias,
+    )
     return grad_input, partial_weight.sum(axis=0), partial_bias.sum(axis=0)

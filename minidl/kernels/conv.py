@@ -43,6 +43,7 @@ from numba import njit
 from minidl.kernels._threads import limit_scipy_blas_threads, num_workers, run_in_threads
 
 COLUMN_BUFFER_BYTES = 256 * 1024  # per thread: the chunk's columns should stay in the core's L2 cache
+PARALLEL_MIN_MULTIPLY_ADDS = 0
 MAX_CHUNK = 4  # samples per chunk; more gives fatter matrix products but uneven work between threads
 
 
@@ -261,8 +262,10 @@ def _plan(x, weight, stride, padding):
     x = np.ascontiguousarray(x)
     weight_matrix = np.ascontiguousarray(weight.reshape(weight.shape[0], -1))
     geometry = _geometry(x.shape, weight.shape[2:], stride, padding)
-    chunk = chunk_size(weight_matrix.shape[1], geometry[9] * geometry[10], x.itemsize)
-    workers = num_workers(-(-x.shape[0] // chunk))
+    positions = geometry[9] * geometry[10]
+    chunk = chunk_size(weight_matrix.shape[1], positions, x.itemsize)
+    multiply_adds = x.shape[0] * positions * weight_matrix.size
+    workers = num_workers(-(-x.shape[0] // chunk)) if multiply_adds >= PARALLEL_MIN_MULTIPLY_ADDS else 1
     return x, weight_matrix, geometry, chunk, workers
 
 

@@ -80,10 +80,20 @@ def ablation_figure(runs, depth):
             _plot_band(error_axis, groups[name], "test_error", color, name, scale=100)
         loss_axis.set_yscale("log")
         loss_axis.axhline(np.log(10), color="gray", linestyle=":", linewidth=2)
-        loss_axis.text(1, np.log(10) * 1.08, "ln 10: guessing among 10 classes", color="gray", fontsize=13)
+        loss_axis.set_ylim(top=np.log(10) * 2.2)  # room above the line for its label
+        last_epoch = max(len(run["epochs"]) for run in runs)
+        loss_axis.text(
+            last_epoch,
+            np.log(10) * 1.15,
+            "ln 10: guessing among 10 classes",
+            color="gray",
+            fontsize=13,
+            ha="right",
+            va="bottom",
+        )
         loss_axis.set(title=f"Training loss, depth {depth}", xlabel="epoch", ylabel="cross-entropy (log scale)")
         error_axis.set(title=f"Test error, depth {depth}", xlabel="epoch", ylabel="error (%)", ylim=(0, 100))
-        error_axis.legend(loc="upper right")
+        loss_axis.legend(loc="lower left")
         figure.suptitle("Ablation: what batch norm and residual connections each contribute", fontsize=19)
         figure.tight_layout()
     return figure
@@ -99,14 +109,12 @@ def gradient_flow_figure(flows):
         for color, (name, norms) in zip(_colors(len(flows)), flows.items(), strict=True):
             values = np.array(list(norms.values()), dtype=float)
             ratio = values[0] / values[-1] if values[-1] > 0 else float("inf")
-            axis.plot(
-                np.arange(1, len(values) + 1),
-                values,
-                "o-",
-                color=color,
-                markersize=4,
-                label=f"{name}  (first/last = {ratio:.3g})",
-            )
+            label = f"{name}  (first/last = {ratio:.3g})"
+            # a zero-initialised branch passes no gradient to its first conv at the start: log(0) has no point
+            layers = np.flatnonzero(values > 0)
+            if len(layers) < len(values):
+                label += f"; {len(values) - len(layers)} layers at exactly 0 not drawn"
+            axis.plot(layers + 1, values[layers], "o-", color=color, markersize=4, label=label)
         axis.set_yscale("log")
         axis.set(
             title="Gradient flow at initialisation",

@@ -16,10 +16,10 @@ Compilation is excluded: each function runs twice before timing starts.
 """
 
 import argparse
-import time
 
 import numba
 import numpy as np
+from _timing import compare  # benchmarks/_timing.py, beside this file
 
 import minidl
 from minidl.kernels import norm as kernels
@@ -129,21 +129,6 @@ def layer_norm_case(torch, x, weight, bias, grad_output):
     return runs
 
 
-def interleaved_medians(runs, repeats, pause):
-    """Median seconds of each function over ``repeats`` rounds, each round running every function once."""
-    for run in runs.values():
-        run()
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            time.sleep(pause)
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds (median taken; at least 7)")
@@ -177,7 +162,7 @@ def main():
     print(header)
     print("-" * len(header))
     for name, (description, runs) in cases.items():
-        medians = interleaved_medians(runs, args.repeats, args.pause_ms / 1000)
+        medians = compare(runs, repeats=args.repeats, settle=args.pause_ms / 1000)
         ours, numpy_time, torch_time = medians["minidl"], medians["NumPy"], medians.get("PyTorch")
         speedup = numpy_time / ours
         verdicts = [f"NumPy/minidl >= {NUMPY_SPEEDUP_TARGET:g}: {'yes' if speedup >= NUMPY_SPEEDUP_TARGET else 'NO'}"]

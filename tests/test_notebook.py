@@ -13,8 +13,13 @@ def test_practice_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_NOTEBOOK_EPOCHS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
-                   env=dict(os.environ)).execute()
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+        env=dict(os.environ),
+    ).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output.get("output_type") == "error"]
     printed = "".join(output.get("text", "") for output in outputs if output.get("output_type") == "stream")

@@ -71,6 +71,12 @@ def _decode(node, arrays):
     raise ValueError(f"unknown entry kind {kind!r} in the manifest")
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` in one step.
@@ -85,6 +91,7 @@ def atomic_write(path, mode="wb"):
             yield file
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes it private (0600); open() would not
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -157,3 +157,16 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     with atomic_write(target, "w") as handle:
         handle.write("new")
     assert target.read_text() == "new"
+
+
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    import os
+    import stat
+
+    from minidl.serialization import atomic_write
+
+    (tmp_path / "plain.txt").write_text("x")
+    with atomic_write(tmp_path / "atomic.txt", "w") as handle:
+        handle.write("x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "atomic.txt").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)

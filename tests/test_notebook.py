@@ -12,6 +12,10 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "week9_practice.ip
 def test_practice_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDL_NOTEBOOK_EPOCHS", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel imports the minidl under test, not whatever copy is installed
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOK.parents[1]), os.environ.get("PYTHONPATH")]))
+    )
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
         notebook,

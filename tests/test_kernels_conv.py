@@ -77,6 +77,32 @@ def test_chunk_sizes_and_skipped_gradients(monkeypatch, budget, need_input_grad,
             assert value is None
 
 
+@pytest.mark.parametrize("min_chunk_columns", [0, kernels.MIN_CHUNK_COLUMNS])
+def test_small_outputs_take_many_samples_per_chunk(monkeypatch, min_chunk_columns):
+    """2x2 outputs: with MIN_CHUNK_COLUMNS a chunk holds 64 samples, so a batch of 70 ends in a short chunk."""
+    monkeypatch.setattr(kernels, "MIN_CHUNK_COLUMNS", min_chunk_columns)
+    rng = np.random.default_rng(3)
+    x, weight, bias = rng.standard_normal((70, 3, 2, 2)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
+    patch, positions = 3 * 3 * 3, 2 * 2
+    assert kernels.chunk_size(patch, positions, x.itemsize) == (64 if min_chunk_columns else kernels.MAX_CHUNK)
+    output = kernels.conv2d_forward(x, weight, bias, (1, 1), (1, 1))
+    np.testing.assert_allclose(output, conv2d_forward_reference(x, weight, bias, (1, 1), (1, 1)), rtol=1e-10)
+    grad_output = rng.standard_normal(output.shape)
+    got = kernels.conv2d_backward(x, weight, grad_output, (1, 1), (1, 1))
+    expected = conv2d_backward_reference(x, weight, grad_output, (1, 1), (1, 1))
+    for value, reference in zip(got, expected, strict=True):
+        np.testing.assert_allclose(value, reference, rtol=1e-10, atol=1e-12)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(1, 9), st.integers(0, 4), st.integers(1, 3), st.integers(0, 3), st.integers(1, 6))
+def test_valid_output_range_is_where_the_input_is_read(size, kernel_offset, stride, padding, out_size):
+    """[first, stop) against checking every output position (the stride-1 shortcut included)."""
+    inside = [o for o in range(out_size) if 0 <= o * stride - padding + kernel_offset < size]
+    first, stop = kernels.valid_output_range(size, kernel_offset, stride, padding, out_size)
+    assert list(range(first, stop)) == inside
+
+
 def test_noncontiguous_input_is_read_correctly():
     rng = np.random.default_rng(1)
     x = np.asfortranarray(rng.standard_normal((2, 3, 5, 6)))

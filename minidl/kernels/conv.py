@@ -15,7 +15,7 @@ exactly the chain rule, so ``col2im(W^T @ grad)`` is the gradient of the input.
 whole batch and then one big multithreaded matrix multiply is simple but slow: the column matrix is
 C*kH*kW times larger than the input (W1 of the benchmark: 72 MiB) and never fits in cache. Instead the
 batch is split between the threads (``run_in_threads``: one jitted worker per core, each taking every
-workers-th chunk of 1-4 samples), and each worker, for each of its chunks, runs
+workers-th chunk of 1-4 samples, more for tiny outputs), and each worker, for each of its chunks, runs
 
     im2col(chunk) into its own small buffer (<= 256 KiB, so it stays in the core's L2 cache)
     -> one single-threaded matrix multiply (``np.dot``, SciPy's BLAS, limited to one thread)
@@ -45,6 +45,9 @@ from minidl.kernels._threads import limit_scipy_blas_threads, num_workers, run_i
 COLUMN_BUFFER_BYTES = 256 * 1024  # per thread: the chunk's columns should stay in the core's L2 cache
 PARALLEL_MIN_MULTIPLY_ADDS = 0
 MAX_CHUNK = 4  # samples per chunk; more gives fatter matrix products but uneven work between threads
+# ... except for small outputs (4x4, 2x2): a chunk of 4 such samples makes a matrix product of only 16-64
+# columns, where the BLAS call costs more than the arithmetic; take enough samples for this many columns
+MIN_CHUNK_COLUMNS = 256
 
 
 def output_size(size, kernel, stride, padding):
@@ -53,8 +56,10 @@ def output_size(size, kernel, stride, padding):
 
 
 def chunk_size(patch, positions, itemsize):
-    """Samples per chunk: as many as fit the per-thread column budget, between 1 and MAX_CHUNK."""
-    return int(max(1, min(MAX_CHUNK, COLUMN_BUFFER_BYTES // max(1, patch * positions * itemsize))))
+    """Samples per chunk: MAX_CHUNK, or enough for MIN_CHUNK_COLUMNS columns if that is more, but no more
+    than fit the per-thread column budget, and at least 1."""
+    wanted = max(MAX_CHUNK, -(-MIN_CHUNK_COLUMNS // max(1, positions)))
+    return int(max(1, min(wanted, COLUMN_BUFFER_BYTES // max(1, patch * positions * itemsize))))
 
 
 # -- building blocks: one sample at a time, flat arrays ----------------------------------------------
@@ -65,9 +70,12 @@ def valid_output_range(size, kernel_offset, stride, padding, out_size):
     """Output positions o in [first, stop) whose input position o*stride - padding + kernel_offset is
     inside [0, size); the others read the zero padding."""
     shift = padding - kernel_offset  # input position = o * stride - shift
-    first = 0 if shift <= 0 else (shift + stride - 1) // stride
     last_input = size - 1 + shift
-    stop = 0 if last_input < 0 else min(out_size, last_input // stride + 1)
+    if stride == 1:  # no division: it is called for every row of every sample, and small images have many rows
+        first, stop = max(0, shift), min(out_size, last_input + 1)
+    else:
+        first = 0 if shift <= 0 else (shift + stride - 1) // stride
+        stop = 0 if last_input < 0 else min(out_size, last_input // stride + 1)
     return first, max(first, stop)
 
 

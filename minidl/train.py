@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from minidl.autograd import no_grad
 from minidl.nn import functional as F
+from minidl.nn.utils import clip_grad_norm_
 
 
 def _correct(outputs, targets):
@@ -47,8 +48,11 @@ class _Totals:
         return None if self.correct is None else self.correct / max(self.examples, 1)
 
 
-def train_epoch(model, optimizer, loader, loss_fn=F.cross_entropy, on_batch=None):
+def train_epoch(model, optimizer, loader, loss_fn=F.cross_entropy, on_batch=None, max_grad_norm=None):
     """One pass over ``loader`` in training mode; returns ``{'loss': mean loss, 'accuracy': ...}``.
+
+    ``max_grad_norm``, if given, caps the joint norm of the gradients before each step
+    (``minidl.nn.utils.clip_grad_norm_``).
 
     Accuracy is the fraction of argmax predictions equal to the targets (None unless the model
     outputs (N, C) class scores and the targets are integer classes). ``on_batch(loss, accuracy)``,
@@ -61,6 +65,8 @@ def train_epoch(model, optimizer, loader, loss_fn=F.cross_entropy, on_batch=None
         loss = loss_fn(outputs, targets)
         optimizer.zero_grad()
         loss.backward()
+        if max_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
         totals.add(loss, outputs, targets)
         if on_batch is not None:
@@ -102,6 +108,7 @@ def fit(
     test_loader=None,
     scheduler=None,
     scheduler_interval="epoch",
+    max_grad_norm=None,
     progress=True,
     callback=None,
     desc=None,
@@ -112,7 +119,8 @@ def fit(
     ``train_accuracy``, ``test_loss`` and ``test_accuracy`` (None without ``test_loader``) and
     ``seconds``. ``scheduler.step()`` is called after every epoch, or after every
     batch with ``scheduler_interval="batch"`` (then the schedule counts optimizer steps, for a smooth
-    warm-up; a record's ``lr`` is the rate its epoch started with). ``callback(record)`` is called
+    warm-up; a record's ``lr`` is the rate its epoch started with). ``max_grad_norm`` clips gradients
+    as in ``train_epoch``. ``callback(record)`` is called
     after every epoch; if it returns True, training stops there. ``progress=False`` hides the bar;
     ``desc`` labels it.
     """
@@ -130,7 +138,7 @@ def fit(
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            train = train_epoch(model, optimizer, train_loader, loss_fn, after_batch)
+            train = train_epoch(model, optimizer, train_loader, loss_fn, after_batch, max_grad_norm)
             test = evaluate(model, test_loader, loss_fn) if test_loader is not None else None
             if scheduler is not None and scheduler_interval == "epoch":
                 scheduler.step()

@@ -96,3 +96,39 @@ def test_bn_modes_eval_is_batch_independent(capsys):
     assert train_spread > 1e-3
     assert eval_spread < 1e-6
     assert "running averages" in printed
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    from minidl import nn, optim
+    from minidl.degradation import make_scheduler
+
+    config = Config(epochs=6, lr=0.1, warmup_epochs=2)
+    optimizer = optim.SGD(nn.Linear(2, 2).parameters(), lr=config.lr)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=3)
+    rates = []
+    for _ in range(6 * 3):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    warmup_steps = 2 * 3
+    assert rates[0] == pytest.approx(config.lr / warmup_steps)
+    assert np.all(np.diff(rates[: warmup_steps + 1]) > 0)
+    assert rates[warmup_steps] == pytest.approx(config.lr)
+    assert np.all(np.diff(rates[warmup_steps:]) < 0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)
+
+
+def test_only_networks_without_batch_norm_get_their_gradients_clipped(monkeypatch):
+    from minidl import degradation
+
+    caps = {}
+
+    def record_fit(model, *args, max_grad_norm=None, callback=None, desc=None, **kwargs):
+        caps[desc.rsplit(", seed", 1)[0]] = max_grad_norm
+
+    monkeypatch.setattr(degradation, "fit", record_fit)
+    data = degradation.load_data("digits")
+    config = Config(depths=(8,), widths=(2, 2, 2), epochs=1, max_grad_norm_without_bn=0.5)
+    for variant in variants(config):
+        degradation.train_variant(variant, 0, data, config, progress=False)
+    assert caps == {"plain-8": None, "residual-8": None, "plain-8 (no BN)": 0.5, "residual-8 (no BN, zero-init)": 0.5}

@@ -101,3 +101,14 @@ def test_scheduler_can_step_after_every_batch():
     assert scheduler.last_epoch == 2 * len(train_loader)
     with pytest.raises(ValueError, match="scheduler_interval"):
         fit(network, optimizer, train_loader, 1, scheduler=scheduler, scheduler_interval="step", progress=False)
+
+
+def test_max_grad_norm_caps_every_update():
+    minidl.manual_seed(0)
+    network = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = optim.SGD(network.parameters(), lr=1.0)
+    loader = DataLoader(blobs(count=16), batch_size=16)
+    before = [p.data.copy() for p in network.parameters()]
+    fit(network, optimizer, loader, 1, max_grad_norm=0.1, progress=False)
+    moved = np.sqrt(sum(np.sum((p.data - old) ** 2) for p, old in zip(network.parameters(), before, strict=True)))
+    assert 0.09 < moved <= 0.1 + 1e-6  # one step of lr 1: exactly the clipped gradient's length

@@ -1,6 +1,6 @@
 """``minidl.nn``: modules (layers and networks) with PyTorch's names."""
 
-from minidl.nn import functional, init
+from minidl.nn import functional, init, utils
 from minidl.nn.containers import ModuleList, Sequential
 from minidl.nn.conv import Conv2d
 from minidl.nn.layers import Dropout, Flatten, Identity, Linear, ReLU, Sigmoid, Tanh
@@ -29,4 +29,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]

@@ -1,5 +1,7 @@
 """The Numba convolution kernels against their plain NumPy references, over a Hypothesis space of shapes."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from _conv_strategies import conv_geometries
@@ -38,10 +40,23 @@ def test_im2col_and_col2im_match_reference(geometry, dtype, seed):
     )
 
 
+@contextlib.contextmanager
+def threads(threaded):
+    """Every convolution on the thread pool, or every one on the calling thread, whatever its size."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(kernels, "PARALLEL_MIN_MULTIPLY_ADDS", 0 if threaded else 10**18)
+        yield
+
+
 @settings(deadline=None, max_examples=60)
-@given(conv_geometries(max_batch=9), st.integers(1, 4), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
-def test_fused_convolution_matches_reference(geometry, out_channels, dtype, with_bias, seed):
-    """Batches up to 9 cover several chunks per thread and a short last chunk."""
+@given(conv_geometries(max_batch=9), st.integers(1, 4), DTYPES, st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_fused_convolution_matches_reference(geometry, out_channels, dtype, with_bias, threaded, seed):
+    """Batches up to 9 cover several chunks per thread and a short last chunk, on one thread or several."""
+    with threads(threaded):
+        _check_fused_convolution(geometry, out_channels, dtype, with_bias, seed)
+
+
+def _check_fused_convolution(geometry, out_channels, dtype, with_bias, seed):
     batch, channels, height, width, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
@@ -61,8 +76,9 @@ def test_fused_convolution_matches_reference(geometry, out_channels, dtype, with
 @pytest.mark.parametrize("budget", [1, kernels.COLUMN_BUFFER_BYTES])
 @pytest.mark.parametrize("need_input_grad, need_weight_grad", [(True, True), (False, True), (True, False)])
 def test_chunk_sizes_and_skipped_gradients(monkeypatch, budget, need_input_grad, need_weight_grad):
-    """A budget of 1 byte forces one sample per chunk; skipped gradients come back as None."""
+    """A budget of 1 byte forces one sample per chunk; skipped gradients come back as None (with threads)."""
     monkeypatch.setattr(kernels, "COLUMN_BUFFER_BYTES", budget)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
     rng = np.random.default_rng(0)
     x, weight = rng.standard_normal((7, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
     output = kernels.conv2d_forward(x, weight, None, (2, 1), (1, 1))

@@ -105,7 +105,7 @@ def test_layer_norm_kernels_match_reference(shape, dtype, threaded, data):
 @pytest.mark.parametrize("use_batch_stats", [True, False])
 def test_batch_norm_large_input_takes_the_threaded_path_and_matches(use_batch_stats):
     generator = np.random.default_rng(0)
-    x = (generator.standard_normal((32, 3, 24, 24)) * 2 + 1).astype(np.float32).reshape(32, 3, -1)
+    x = (generator.standard_normal((128, 3, 32, 24)) * 2 + 1).astype(np.float32).reshape(128, 3, -1)
     assert x.size >= kernels.PARALLEL_MIN_SIZE
     grad_output = generator.standard_normal(x.shape).astype(np.float32)
     weight, bias = generator.standard_normal(3), generator.standard_normal(3)

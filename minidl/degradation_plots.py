@@ -60,7 +60,7 @@ def curves_figure(runs, depths):
                 _plot_band(axis, groups[name], "test_error", color, f"{name} test", "-", 3.0, 100)
             axis.set_title(f"{kind.capitalize()} networks (with batch norm)")
             axis.set_xlabel("epoch")
-            axis.legend(loc="upper right")
+            axis.legend(loc="center right")  # deep plain curves run along the top, the rest along the bottom
         axes[0].set_ylabel("error (%)")
         axes[0].set_ylim(0, 100)
         figure.suptitle("Deeper plain networks train worse; residual connections let depth help", fontsize=19)

@@ -30,3 +30,15 @@ def compare(named_callables, repeats=7, warmup=2, settle=0.0):
             if round_index >= warmup:
                 samples[name].append(elapsed)
     return {name: float(np.median(times)) for name, times in samples.items()}
+
+
+def torch_with_threads(threads):
+    """PyTorch set to ``threads`` threads (every library gets the same number), or None, saying so, where
+    it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed: its columns are left out.")
+        return None
+    torch.set_num_threads(threads)
+    return torch

@@ -19,7 +19,7 @@ import tracemalloc
 
 import numba
 import numpy as np
-from _timing import compare
+from _timing import compare, torch_with_threads
 from numpy.lib.stride_tricks import sliding_window_view
 
 import minidl
@@ -182,12 +182,7 @@ def main():
         "--settle", type=float, default=0.2, help="seconds of rest before each timed call, for idle thread pools"
     )
     arguments = parser.parse_args()
-    try:
-        import torch
-
-        torch.set_num_threads(numba.get_num_threads())
-    except ImportError:
-        torch = None
+    torch = torch_with_threads(numba.get_num_threads())
     threads = numba.get_num_threads()
     print(f"minidl conv2d, float32, {threads} threads; medians of {arguments.repeats} interleaved runs")
     if not arguments.skip_jit:

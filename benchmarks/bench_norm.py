@@ -19,7 +19,7 @@ import argparse
 
 import numba
 import numpy as np
-from _timing import compare  # benchmarks/_timing.py, beside this file
+from _timing import compare, torch_with_threads  # benchmarks/_timing.py, beside this file
 
 import minidl
 from minidl.kernels import norm as kernels
@@ -136,13 +136,7 @@ def main():
     args = parser.parse_args()
 
     threads = numba.get_num_threads()
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-        print("PyTorch is not installed: comparing with plain NumPy only.")
+    torch = torch_with_threads(threads)
 
     generator = np.random.default_rng(0)
     cases = {}

@@ -7,7 +7,7 @@ import argparse
 
 import numba
 import numpy as np
-from _timing import compare
+from _timing import compare, torch_with_threads
 
 import minidl
 import minidl.nn.functional as F
@@ -17,12 +17,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     arguments = parser.parse_args()
-    try:
-        import torch
-
-        torch.set_num_threads(numba.get_num_threads())
-    except ImportError:
-        torch = None
+    torch = torch_with_threads(numba.get_num_threads())
     rng = np.random.default_rng(0)
     x = rng.standard_normal((128, 16, 32, 32)).astype(np.float32)
     grad_output = rng.standard_normal((128, 16, 16, 16)).astype(np.float32)

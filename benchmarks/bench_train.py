@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from _timing import compare
+from _timing import compare, torch_with_threads
 
 import minidl
 from minidl import optim
@@ -79,14 +79,9 @@ def main():
     parser.add_argument("--quick-preset", action="store_true", help="also time `minidl degradation` (about 3 min)")
     args = parser.parse_args()
     threads = numba.get_num_threads()
-    try:
-        import torch
+    torch = torch_with_threads(threads)
+    if torch is not None:
         from torch_twins import TorchCifarResNet, load_minidl_state
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-        print("PyTorch is not installed: minidl's step times only.")
 
     print(f"one SGD training step, float32, {threads} threads, median of {args.repeats} interleaved steps")
     print(f"{'network':<28}{'minidl ms':>11}{'PyTorch ms':>12}{'ratio':>8}  verdict")

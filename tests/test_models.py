@@ -151,3 +151,31 @@ def test_matches_a_pytorch_twin():
             np.testing.assert_allclose(minidl_parameter.grad, parameter.grad.numpy(), rtol=1e-7, atol=1e-10)
         for name, buffer in twin.named_buffers():
             np.testing.assert_allclose(model.state_dict()[name], buffer.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("residual, batch_norm", [(False, True), (True, True), (True, False)])
+def test_sgd_training_follows_pytorch_step_for_step(residual, batch_norm):
+    """10 steps of SGD with momentum from the same weights on the same batches, float64: same parameters."""
+    torch = pytest.importorskip("torch")
+    from torch_twins import TorchCifarResNet, load_minidl_state
+
+    minidl.manual_seed(0)
+    model = cifar_resnet(20, (4, 8, 16), residual, batch_norm, in_channels=1, zero_init_residual=not batch_norm)
+    model.double()
+    twin = load_minidl_state(TorchCifarResNet(20, (4, 8, 16), residual, batch_norm, in_channels=1).double(), model)
+    ours = minidl.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    theirs = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        images, labels = rng.random((32, 1, 8, 8)), rng.integers(0, 10, 32)
+        loss = minidl.nn.functional.cross_entropy(model(minidl.Tensor(images)), labels)
+        ours.zero_grad()
+        loss.backward()
+        ours.step()
+        torch_loss = torch.nn.functional.cross_entropy(twin(torch.from_numpy(images)), torch.from_numpy(labels))
+        theirs.zero_grad()
+        torch_loss.backward()
+        theirs.step()
+        assert loss.item() == pytest.approx(torch_loss.item(), rel=1e-9)
+    for name, parameter in twin.named_parameters():
+        np.testing.assert_allclose(dict(model.named_parameters())[name].data, parameter.detach().numpy(), atol=1e-10)

@@ -31,7 +31,7 @@ def assert_all_close(actual, expected, dtype):
 
 @contextlib.contextmanager
 def threshold(threaded):
-    """Force several workers or one whatever the input size."""
+    """Force the threaded (prange) or the serial loop whatever the input size."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(kernels, "PARALLEL_MIN_SIZE", 0 if threaded else 10**12)
         yield

@@ -11,6 +11,7 @@ from minidl.random import manual_seed
 from minidl.gradcheck import GradcheckError, gradcheck
 from minidl.ops import Cat as _Cat, Stack as _Stack
 from minidl.serialization import load, save
+
 # the subpackages, so that ``import minidl`` gives minidl.nn, minidl.optim, ... as ``import torch`` does
 from minidl import data, models, nn, optim
 # isort: on

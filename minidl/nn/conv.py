@@ -1,7 +1,5 @@
 """``Conv2d``: a 2-D convolution layer with PyTorch's arguments, initialisation and parameter names."""
 
-import math
-
 import numpy as np
 
 from minidl.nn import functional as F
@@ -32,10 +30,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         shape = tuple(input.shape)

@@ -108,3 +108,14 @@ def xavier_uniform_(tensor, gain=1.0):
 def xavier_normal_(tensor, gain=1.0):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def default_layer_init_(weight, bias=None):
+    """PyTorch's default for ``Linear`` and ``Conv2d``: the weight from ``kaiming_uniform_(a=sqrt(5))``,
+    which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias (if any) from that same range."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = _calculate_fan_in_and_fan_out(weight)[0] if weight.size else 0
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+    return weight

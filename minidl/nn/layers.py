@@ -4,8 +4,6 @@ Each is a thin Module around a function of ``minidl.nn.functional``; names, argu
 initialisation and ``repr`` are PyTorch's, so ``print(model)`` reads the same in both.
 """
 
-import math
-
 import numpy as np
 
 from minidl import ops
@@ -34,10 +32,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         if input.ndim == 0 or input.shape[-1] != self.in_features:

@@ -333,10 +333,9 @@ def reveal(prediction, runs, depth):
     )
 
 
-def parse_args(argv=None, parser=None):
-    parser = parser or argparse.ArgumentParser(prog="minidl degradation", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    return parser.parse_args(argv)
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="minidl degradation", description=__doc__.split("\n\n")[0])
+    return add_arguments(parser).parse_args(argv)
 
 
 def add_arguments(parser):

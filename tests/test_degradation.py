@@ -132,3 +132,12 @@ def test_only_networks_without_batch_norm_get_their_gradients_clipped(monkeypatc
     for variant in variants(config):
         degradation.train_variant(variant, 0, data, config, progress=False)
     assert caps == {"plain-8": None, "residual-8": None, "plain-8 (no BN)": 0.5, "residual-8 (no BN, zero-init)": 0.5}
+
+
+def test_data_option_names_what_it_expected(tmp_path):
+    from minidl.degradation import load_data
+
+    with pytest.raises(SystemExit, match="is not a folder"):
+        load_data(str(tmp_path / "missing"))
+    with pytest.raises(SystemExit, match="train-images-idx3-ubyte"):
+        load_data(str(tmp_path))  # a folder with neither MNIST nor CIFAR-10 files in it

@@ -91,12 +91,7 @@ def test_layer_norm_kernels_match_reference(shape, dtype, threaded, data):
     assert_all_close(kernel_forward[:1], reference_forward[:1], dtype)
     np.testing.assert_allclose(kernel_forward[1], reference_forward[1], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(kernel_forward[2], reference_forward[2], rtol=1e-6)
-    # grad_input = inv_std * (dy * w - mean(dy * w) - x_hat * ...): a difference of terms of size
-    # inv_std * |dy * w| (316 times |dy * w| for a constant row), so float32 rounding is relative to that
-    terms = np.max(reference_forward[2][:, None] * np.abs(grad_output * weight), initial=1.0)
-    np.testing.assert_allclose(
-        kernel_backward[0], reference_backward[0], rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype] * terms
-    )
+    assert_all_close(kernel_backward[:1], reference_backward[:1], dtype)
     scale = np.abs(grad_output).sum() + 1
     np.testing.assert_allclose(kernel_backward[1], reference_backward[1], rtol=1e-6, atol=1e-9 * scale)
     np.testing.assert_allclose(kernel_backward[2], reference_backward[2], rtol=1e-9, atol=1e-12 * scale)

@@ -157,23 +157,10 @@ def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
     return grad_input, grad_weight, grad_bias
 
 
-@njit(cache=True)
-def _split(x, value):
-    """``value`` (float64) as a sum hi + lo of two numbers in x's dtype.
-
-    Layer norm's element loops run in the input's dtype (float32 arithmetic handles twice as many values
-    per SIMD instruction as float64). ``(x - hi) - lo`` is then as accurate as ``x - value`` in float64:
-    rounding the mean to float32 alone would cost |mean| / std * 6e-8 of relative error in x_hat.
-    """
-    hi = x.dtype.type(value)
-    return hi, x.dtype.type(value - hi)
-
-
 # -- layer norm: forward --------------------------------------------------------------------------------
 @njit(cache=True, fastmath=_FAST)
 def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std):
     size = x.shape[1]
-    weight_x, bias_x = weight.astype(x.dtype), bias.astype(x.dtype)
     for r in range(start, stop):
         total = 0.0
         for j in range(size):
@@ -184,10 +171,10 @@ def _layer_norm_forward_rows(x, start, stop, weight, bias, eps, y, mean, inv_std
             d = np.float64(x[r, j]) - row_mean
             squares += d * d
         row_inv_std = 1.0 / np.sqrt(squares / size + eps)
-        m, m_rest = _split(x, row_mean)
-        s = x.dtype.type(row_inv_std)
+        # element arithmetic in float64, as batch norm's: with float32, rounding the mean alone costs
+        # |mean| / std * 6e-8 of relative error in x_hat (and fastmath may undo a compensated split)
         for j in range(size):
-            y[r, j] = ((x[r, j] - m) - m_rest) * s * weight_x[j] + bias_x[j]
+            y[r, j] = (np.float64(x[r, j]) - row_mean) * row_inv_std * weight[j] + bias[j]
         mean[r] = row_mean
         inv_std[r] = row_inv_std
 
@@ -221,7 +208,6 @@ def _layer_norm_backward_rows(
     grad_output, x, start, stop, weight, mean, inv_std, grad_input, partial_weight, partial_bias
 ):
     size = x.shape[1]
-    weight_x = weight.astype(x.dtype)
     for r in range(start, stop):
         # the row's statistics in locals: the stores into partial sums below could alias mean and inv_std
         # for all the compiler knows, and it would reload them for every element
@@ -236,12 +222,11 @@ def _layer_norm_backward_rows(
             sum_g_xhat += g * x_hat
             partial_weight[j] += dy * x_hat
             partial_bias[j] += dy
-        m, m_rest = _split(x, row_mean)
-        s = x.dtype.type(row_inv_std)
-        mean_g, mean_g_xhat = x.dtype.type(sum_g / size), x.dtype.type(sum_g_xhat / size)
+        mean_g, mean_g_xhat = sum_g / size, sum_g_xhat / size
         for j in range(size):
-            x_hat = ((x[r, j] - m) - m_rest) * s
-            grad_input[r, j] = s * (grad_output[r, j] * weight_x[j] - mean_g - x_hat * mean_g_xhat)
+            x_hat = (np.float64(x[r, j]) - row_mean) * row_inv_std
+            g = np.float64(grad_output[r, j]) * weight[j]
+            grad_input[r, j] = row_inv_std * (g - mean_g - x_hat * mean_g_xhat)
 
 
 @njit(parallel=True, cache=True)

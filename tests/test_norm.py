@@ -197,6 +197,31 @@ def test_float32_input_keeps_its_dtype_and_accuracy():
     assert z.dtype == np.float32
 
 
+def test_outputs_and_input_gradients_are_arrays_of_their_own():
+    # The kernels write y and dL/dx in the input's shape. Were either a reshaped view, the autograd engine
+    # would copy dL/dx into x.grad (8 MB for a 128x16x32x32 batch), which cost about a fifth of the time.
+    x = Tensor(rng(7).standard_normal((4, 3, 5, 2)), requires_grad=True)
+    for y in (F.batch_norm(x, None, None, training=True), F.layer_norm(x, (5, 2))):
+        x.grad = None
+        y.backward(np.ones(y.shape))
+        assert y.data.base is None and y.shape == x.shape
+        assert x.grad.base is None and x.grad.shape == x.shape
+
+
+def test_empty_inputs_give_empty_outputs_as_in_pytorch():
+    # no rows to normalise, or rows of nothing: empty output, and (for the parameters) zero gradients
+    for shape, normalized_shape in (((0, 4), (4,)), ((3, 0), (0,))):
+        x, weight = Tensor(np.zeros(shape), requires_grad=True), Tensor(np.ones(normalized_shape), requires_grad=True)
+        y = F.layer_norm(x, normalized_shape, weight)
+        y.backward(np.ones(shape))
+        assert y.shape == shape and x.grad.shape == shape
+        np.testing.assert_array_equal(weight.grad, np.zeros(normalized_shape))
+    x = Tensor(np.zeros((0, 3, 2)), requires_grad=True)
+    y = F.batch_norm(x, Tensor(np.zeros(3)), Tensor(np.ones(3)), training=False)
+    y.backward(np.ones(y.shape))
+    assert y.shape == (0, 3, 2) and x.grad.shape == (0, 3, 2)
+
+
 # -- running statistics ---------------------------------------------------------------------------------
 def test_running_statistics_after_several_steps_match_a_hand_computation():
     generator = rng(5)

@@ -33,6 +33,17 @@ def _use_threads(x):
     return x.size >= PARALLEL_MIN_SIZE and get_num_threads() > 1
 
 
+def _as_3d(array):
+    """(N, C, ...) as (N, C, L): a view of the same memory, so what a kernel writes into it lands in ``array``."""
+    return array.reshape(array.shape[0], array.shape[1], int(np.prod(array.shape[2:])))
+
+
+def _as_rows(array, size):
+    """(..., *normalized_shape) as (M, D) rows of D = ``size`` values: a view of the same memory.
+    (With D = 0 there is nothing to normalise, and M is taken as 0.)"""
+    return array.reshape(array.size // size if size else 0, size)
+
+
 # -- batch norm: forward --------------------------------------------------------------------------------
 @njit(cache=True, fastmath=_FAST)
 def _batch_norm_forward_channel(x, c, weight, bias, mean, var, eps, use_batch_stats, y, inv_std):
@@ -73,16 +84,17 @@ def _batch_norm_forward_serial(x, weight, bias, mean, var, eps, use_batch_stats,
 def batch_norm_forward(x, weight, bias, mean, var, eps, use_batch_stats):
     """y[n, c, l] = (x[n, c, l] - mean[c]) * inv_std[c] * weight[c] + bias[c], inv_std = 1 / sqrt(var + eps).
 
-    x: (N, C, L) contiguous; weight, bias, mean, var: (C,) float64. With ``use_batch_stats`` (training)
-    mean and var are first filled with the batch mean and the *biased* batch variance of each channel;
-    otherwise they are read (the running statistics). Returns (y of x's dtype, inv_std (C,) float64).
+    x: (N, C, ...) contiguous, seen as (N, C, L); weight, bias, mean, var: (C,) float64. With
+    ``use_batch_stats`` (training) mean and var are first filled with the batch mean and the *biased*
+    batch variance of each channel; otherwise they are read (the running statistics). Returns
+    (y of x's shape and dtype, inv_std (C,) float64); y is a new array, not a view.
 
     The variance comes from sums of d = x - shift, shift = the channel's first value: sum(d)^2 / m and
     sum(d^2) are then of the order of the variance, not of mean^2, so their difference keeps its digits.
     """
     y, inv_std = np.empty_like(x), np.empty(x.shape[1])
     loop = _batch_norm_forward_threads if _use_threads(x) else _batch_norm_forward_serial
-    loop(x, weight, bias, mean, var, float(eps), use_batch_stats, y, inv_std)
+    loop(_as_3d(x), weight, bias, mean, var, float(eps), use_batch_stats, _as_3d(y), inv_std)
     return y, inv_std
 
 
@@ -137,7 +149,7 @@ def _batch_norm_backward_serial(
 
 
 def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
-    """dL/dx, dL/dweight, dL/dbias of batch norm, given dL/dy. Shapes as ``batch_norm_forward``.
+    """dL/dx, dL/dweight, dL/dbias of batch norm, given dL/dy. Shapes as ``batch_norm_forward``; grad_output as x.
 
     With x_hat = (x - mean) * inv_std and m = N*L values per channel, per channel:
         dL/dbias   = sum(dy)
@@ -148,12 +160,13 @@ def batch_norm_backward(grad_output, x, weight, mean, inv_std, use_batch_stats):
     ways: directly (giving m * dy[i]), through the mean (every x_hat[j] moves by -inv_std / m, giving
     -sum(dy)) and through the variance (d inv_std / d x[i] = -inv_std^3 (x[i] - mean) / m, giving
     -x_hat[i] * sum(dy * x_hat)). With fixed (running) statistics only the direct path is left.
-    Derivation: docs/backward/batchnorm.md. Returns (grad_input of x's dtype, grad_weight, grad_bias float64).
+    Derivation: docs/backward/batchnorm.md. Returns (grad_input of x's shape and dtype, grad_weight, grad_bias float64).
     """
     channels = x.shape[1]
     grad_input, grad_weight, grad_bias = np.empty_like(x), np.empty(channels), np.empty(channels)
     loop = _batch_norm_backward_threads if _use_threads(x) else _batch_norm_backward_serial
-    loop(grad_output, x, weight, mean, inv_std, use_batch_stats, grad_input, grad_weight, grad_bias)
+    arguments = _as_3d(grad_output), _as_3d(x), weight, mean, inv_std, use_batch_stats, _as_3d(grad_input)
+    loop(*arguments, grad_weight, grad_bias)
     return grad_input, grad_weight, grad_bias
 
 
@@ -188,17 +201,21 @@ def _layer_norm_forward_threads(x, weight, bias, eps, y, mean, inv_std, blocks):
 
 
 def layer_norm_forward(x, weight, bias, eps):
-    """y[r, j] = (x[r, j] - mean[r]) * inv_std[r] * weight[j] + bias[j] for each row r of x (M, D).
+    """y[r, j] = (x[r, j] - mean[r]) * inv_std[r] * weight[j] + bias[j] for each row r of x, seen as (M, D).
 
-    weight, bias: (D,) float64. A row fits in L1 cache, so the variance is taken in two passes (mean,
-    then mean of squared deviations), which needs no shift. Returns (y, mean (M,), inv_std (M,) float64).
+    x: contiguous, read as rows of D = weight.size values (x's trailing axes); weight, bias: (D,) float64.
+    A row fits in L1 cache, so the variance is taken in two passes (mean, then mean of squared
+    deviations), which needs no shift. Returns (y of x's shape and dtype, a new array; mean (M,);
+    inv_std (M,) float64).
     """
-    rows = x.shape[0]
+    size = weight.size
+    rows = x.size // size if size else 0
     y, mean, inv_std = np.empty_like(x), np.empty(rows), np.empty(rows)
+    x2, y2 = _as_rows(x, size), _as_rows(y, size)
     if _use_threads(x):
-        _layer_norm_forward_threads(x, weight, bias, float(eps), y, mean, inv_std, min(rows, get_num_threads()))
+        _layer_norm_forward_threads(x2, weight, bias, float(eps), y2, mean, inv_std, min(rows, get_num_threads()))
     else:
-        _layer_norm_forward_rows(x, 0, rows, weight, bias, float(eps), y, mean, inv_std)
+        _layer_norm_forward_rows(x2, 0, rows, weight, bias, float(eps), y2, mean, inv_std)
     return y, mean, inv_std
 
 
@@ -249,14 +266,16 @@ def layer_norm_backward(grad_output, x, weight, mean, inv_std):
     docs/backward/layernorm.md. Each block of rows keeps its own partial weight and bias sums (no two
     threads add into the same numbers), added up at the end.
     """
-    rows, size = x.shape
+    size = weight.size
+    rows = x.size // size if size else 0
     blocks = min(rows, get_num_threads()) if _use_threads(x) else 1
     grad_input = np.empty_like(x)
     partial_weight, partial_bias = np.zeros((blocks, size)), np.zeros((blocks, size))
+    grad2, x2, grad_input2 = _as_rows(grad_output, size), _as_rows(x, size), _as_rows(grad_input, size)
     if blocks > 1:
-        _layer_norm_backward_threads(grad_output, x, weight, mean, inv_std, grad_input, partial_weight, partial_bias)
+        _layer_norm_backward_threads(grad2, x2, weight, mean, inv_std, grad_input2, partial_weight, partial_bias)
     else:
         _layer_norm_backward_rows(
-            grad_output, x, 0, rows, weight, mean, inv_std, grad_input, partial_weight[0], partial_bias[0]
+            grad2, x2, 0, rows, weight, mean, inv_std, grad_input2, partial_weight[0], partial_bias[0]
         )
     return grad_input, partial_weight.sum(axis=0), partial_bias.sum(axis=0)

@@ -71,22 +71,22 @@ class BatchNorm(Function):
         """
         _check_batch_norm_args(x, running_mean, running_var, weight, bias, training, momentum)
         channels = x.shape[1]
-        x3 = np.ascontiguousarray(x).reshape(x.shape[0], channels, -1)
+        x = np.ascontiguousarray(x)
         if training:
             mean, var = np.empty(channels), np.empty(channels)
         else:
             mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
         gamma = _as_float64(weight, channels, 1.0)
         y, inv_std = kernels.batch_norm_forward(
-            x3, gamma, _as_float64(bias, channels, 0.0), mean, var, float(eps), training
+            x, gamma, _as_float64(bias, channels, 0.0), mean, var, float(eps), training
         )
         if training and running_mean is not None:
-            count = x3.shape[0] * x3.shape[2]
+            count = x.size // channels
             running_mean[...] = (1 - momentum) * running_mean + momentum * mean
             running_var[...] = (1 - momentum) * running_var + momentum * var * count / (count - 1)
-        ctx.save_for_backward(x3, gamma, mean, inv_std)
-        ctx.training, ctx.shape = training, x.shape
-        return y.reshape(x.shape)
+        ctx.save_for_backward(x, gamma, mean, inv_std)
+        ctx.training = training
+        return y
 
     @staticmethod
     def backward(ctx, grad):
@@ -96,12 +96,12 @@ class BatchNorm(Function):
         mean and variance depend on x; dL/dx = weight * inv_std * dy in evaluation, where they are constants.
         All of shape (C,) except dL/dx (the input's shape). Derivation: docs/backward/batchnorm.md.
         """
-        x3, gamma, mean, inv_std = ctx.saved_tensors
-        grad3 = np.ascontiguousarray(grad).reshape(x3.shape)
-        grad_input, grad_weight, grad_bias = kernels.batch_norm_backward(grad3, x3, gamma, mean, inv_std, ctx.training)
+        x, gamma, mean, inv_std = ctx.saved_tensors
+        grad = np.ascontiguousarray(grad)
+        grad_input, grad_weight, grad_bias = kernels.batch_norm_backward(grad, x, gamma, mean, inv_std, ctx.training)
         needs = ctx.needs_input_grad
         return (
-            grad_input.reshape(ctx.shape) if needs[0] else None,
+            grad_input if needs[0] else None,
             None,
             None,
             grad_weight if needs[3] else None,
@@ -135,12 +135,12 @@ class LayerNorm(Function):
         normalized_shape = tuple(normalized_shape)
         _check_layer_norm_args(x, normalized_shape, weight, bias)
         size = int(np.prod(normalized_shape))
-        x2 = np.ascontiguousarray(x).reshape(-1, size)
+        x = np.ascontiguousarray(x)
         gamma = _as_float64(weight, size, 1.0)
-        y, mean, inv_std = kernels.layer_norm_forward(x2, gamma, _as_float64(bias, size, 0.0), float(eps))
-        ctx.save_for_backward(x2, gamma, mean, inv_std)
-        ctx.shape, ctx.normalized_shape = x.shape, normalized_shape
-        return y.reshape(x.shape)
+        y, mean, inv_std = kernels.layer_norm_forward(x, gamma, _as_float64(bias, size, 0.0), float(eps))
+        ctx.save_for_backward(x, gamma, mean, inv_std)
+        ctx.normalized_shape = normalized_shape
+        return y
 
     @staticmethod
     def backward(ctx, grad):
@@ -149,12 +149,12 @@ class LayerNorm(Function):
         dL/dweight = sum over examples of dy * x_hat, dL/dbias = sum over examples of dy (normalized_shape).
         Derivation: docs/backward/layernorm.md.
         """
-        x2, gamma, mean, inv_std = ctx.saved_tensors
-        grad2 = np.ascontiguousarray(grad).reshape(x2.shape)
-        grad_input, grad_weight, grad_bias = kernels.layer_norm_backward(grad2, x2, gamma, mean, inv_std)
+        x, gamma, mean, inv_std = ctx.saved_tensors
+        grad = np.ascontiguousarray(grad)
+        grad_input, grad_weight, grad_bias = kernels.layer_norm_backward(grad, x, gamma, mean, inv_std)
         needs = ctx.needs_input_grad
         return (
-            grad_input.reshape(ctx.shape) if needs[0] else None,
+            grad_input if needs[0] else None,
             None,
             grad_weight.reshape(ctx.normalized_shape) if needs[2] else None,
             grad_bias.reshape(ctx.normalized_shape) if needs[3] else None,

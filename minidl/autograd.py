@@ -108,7 +108,7 @@ class Function:
         if not isinstance(output, np.ndarray):
             output = np.asarray(output)
         requires_grad = is_grad_enabled() and any(ctx.needs_input_grad)
-        result = Tensor(output, requires_grad=requires_grad and np.issubdtype(output.dtype, np.floating))
+        result = Tensor(output, requires_grad=requires_grad and output.dtype.kind == "f")
         if result.requires_grad:
             result.grad_fn = ctx
         return result

@@ -62,7 +62,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
-        if value and not np.issubdtype(self.data.dtype, np.floating):
+        if value and self.data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require gradients, but this tensor has dtype "
                 f"{self.data.dtype}; convert it first, e.g. Tensor(data.astype(np.float32), requires_grad=True)"

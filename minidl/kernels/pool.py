@@ -6,6 +6,8 @@ thread takes every workers-th plane; see run_in_threads). Compiled on first use,
 on disk; plain Python under ``NUMBA_DISABLE_JIT=1``. The NumPy references are in pool_reference.py.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -152,7 +154,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 def max_pool2d_backward(grad_output, argmax, x_shape):
     """dL/dx of max pooling: grad_output scattered (added) to the argmax positions; zero elsewhere."""
-    grad_input = np.zeros(int(np.prod(x_shape)), grad_output.dtype)
+    grad_input = np.zeros(math.prod(x_shape), grad_output.dtype)
     grad_output = np.ascontiguousarray(grad_output).reshape(-1)
     workers = num_workers(x_shape[0] * x_shape[1])
     run_in_threads(
@@ -175,7 +177,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, divisor):
 def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding, divisor):
     """dL/dx of average pooling: each grad_output / divisor added to every element of its window."""
     shape = _pool_shape(x_shape, kernel_size, stride, padding)
-    grad_input = np.zeros(int(np.prod(x_shape)), grad_output.dtype)
+    grad_input = np.zeros(math.prod(x_shape), grad_output.dtype)
     scale = (1.0 / divisor).astype(grad_output.dtype).reshape(-1)
     flat_grad = np.ascontiguousarray(grad_output).reshape(-1)
     geometry = (*kernel_size, *stride, *padding)

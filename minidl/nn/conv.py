@@ -39,7 +39,7 @@ class Conv2d(Module):
             raise ValueError(f"{name} expects a 4-D input (N, C, H, W), got shape {shape}")
         if shape[1] != self.in_channels:
             raise ValueError(f"{name} got input with {shape[1]} channel{'s' * (shape[1] != 1)}, shape {shape}")
-        if not np.issubdtype(input.dtype, np.floating):
+        if input.dtype.kind != "f":
             raise TypeError(f"{name} expects a floating-point input, got dtype {input.dtype}; convert it with .float()")
         if input.dtype != self.weight.dtype:
             raise TypeError(

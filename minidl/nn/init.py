@@ -22,7 +22,7 @@ def _fill(tensor, values):
 def _calculate_fan_in_and_fan_out(tensor):
     if tensor.ndim < 2:
         raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {tensor.shape}")
-    receptive_field = int(np.prod(tensor.shape[2:])) if tensor.ndim > 2 else 1
+    receptive_field = math.prod(tensor.shape[2:]) if tensor.ndim > 2 else 1
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
 

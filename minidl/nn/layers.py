@@ -4,6 +4,8 @@ Each is a thin Module around a function of ``minidl.nn.functional``; names, argu
 initialisation and ``repr`` are PyTorch's, so ``print(model)`` reads the same in both.
 """
 
+import math
+
 import numpy as np
 
 from minidl import ops
@@ -105,7 +107,7 @@ class Flatten(Module):
             raise ValueError(
                 f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} for {ndim}-d input"
             )
-        flattened = int(np.prod(input.shape[start : end + 1]))
+        flattened = math.prod(input.shape[start : end + 1])
         return ops.Reshape.apply(input, input.shape[:start] + (flattened,) + input.shape[end + 1 :])
 
     def extra_repr(self):

@@ -6,6 +6,8 @@ layer norm over the trailing ``normalized_shape`` of each example. Derivations o
 docs/backward/batchnorm.md and docs/backward/layernorm.md.
 """
 
+import math
+
 import numpy as np
 
 from minidl.autograd import Function
@@ -50,7 +52,7 @@ def _check_batch_norm_args(x, running_mean, running_var, weight, bias, training,
             "batch_norm: momentum must be a number (as in PyTorch); nn.BatchNorm with momentum=None "
             "computes the cumulative-average factor 1 / num_batches_tracked and passes that"
         )
-    values_per_channel = x.shape[0] * int(np.prod(x.shape[2:]))
+    values_per_channel = x.shape[0] * math.prod(x.shape[2:])
     if training and values_per_channel == 0:
         raise ValueError(f"batch_norm: cannot take batch statistics of an empty input, got shape {x.shape}")
     if training and values_per_channel == 1:
@@ -134,7 +136,7 @@ class LayerNorm(Function):
         """Normalise each example over its trailing ``normalized_shape`` axes; see ``F.layer_norm``."""
         normalized_shape = tuple(normalized_shape)
         _check_layer_norm_args(x, normalized_shape, weight, bias)
-        size = int(np.prod(normalized_shape))
+        size = math.prod(normalized_shape)
         x = np.ascontiguousarray(x)
         gamma = _as_float64(weight, size, 1.0)
         y, mean, inv_std = kernels.layer_norm_forward(x, gamma, _as_float64(bias, size, 0.0), float(eps))

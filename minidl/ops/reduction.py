@@ -4,6 +4,8 @@ Every backward starts the same way: put the reduced axes back as size 1 (``expan
 upstream gradient broadcasts over the elements that were reduced. Derivations: docs/backward/reductions.md.
 """
 
+import math
+
 import numpy as np
 
 from minidl.autograd import Function
@@ -29,7 +31,7 @@ class Mean(Function):
     def forward(ctx, x, dim, keepdim):
         ctx.dims = normalize_dims("mean", dim, x.ndim)
         ctx.keepdim, ctx.shape = keepdim, x.shape
-        ctx.count = int(np.prod([x.shape[axis] for axis in ctx.dims]))
+        ctx.count = math.prod([x.shape[axis] for axis in ctx.dims])
         return np.mean(x, axis=ctx.dims, keepdims=keepdim)
 
     @staticmethod
@@ -44,7 +46,7 @@ class Var(Function):
     def forward(ctx, x, dim, unbiased, keepdim):
         ctx.dims = normalize_dims("var", dim, x.ndim)
         ctx.keepdim = keepdim
-        count = int(np.prod([x.shape[axis] for axis in ctx.dims]))
+        count = math.prod([x.shape[axis] for axis in ctx.dims])
         ctx.divisor = count - 1 if unbiased else count
         centered = x - np.mean(x, axis=ctx.dims, keepdims=True)
         ctx.save_for_backward(centered)

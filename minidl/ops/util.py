@@ -51,5 +51,5 @@ def expand_reduced(grad, shape, dims, keepdim):
 
 def require_float(op_name, array):
     """Refuse integer or boolean input to an op that only makes sense on real numbers."""
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.kind != "f":
         raise TypeError(f"{op_name} expects a floating-point tensor, got dtype {array.dtype}; convert it with .float()")

@@ -12,19 +12,31 @@ plain without BN and residual without BN (branches zero-initialised). It shows t
 
 Writes curves.png, ablation.png, gradient_flow.png, results.json and results.csv into ``--out``.
 Run ``minidl degradation --help`` for the settings; docs/degradation.md explains what to look for.
+
+The trainings are independent (each starts from ``minidl.manual_seed(seed)``), so ``--jobs N`` runs N
+of them at once, each in its own worker process, with the same results bit for bit (on the digits, whose
+small layers the kernels compute on one thread either way).
 """
 
 import argparse
+import copy
 import csv
 import io
 import json
+import multiprocessing
+import os
 import platform
+import queue
+import signal
 import sys
+import threading
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 import minidl
 from minidl import optim
@@ -58,6 +70,7 @@ class Config:
     data: str = "digits"
     ablation: bool = True
     out: str = ""
+    jobs: int = 1  # trainings at a time, each in its own worker process when more than 1
 
 
 @dataclass
@@ -79,6 +92,13 @@ class Variant:
         if self.batch_norm:
             return f"{kind}-{self.depth}"
         return f"{kind}-{self.depth} (no BN{', zero-init' if self.zero_init else ''})"
+
+
+def usable_cpus():
+    """How many CPUs this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def variants(config):
@@ -104,8 +124,15 @@ def make_scheduler(optimizer, config, steps_per_epoch):
     return optim.lr_scheduler.SequentialLR(optimizer, [ramp, decay], milestones=[warmup])
 
 
-def train_variant(variant, seed, data, config, progress=True, on_epoch=None):
-    """Train one network from scratch; return its record: the variant, per-epoch history, gradient flow."""
+def label(variant, seed):
+    return f"{variant.name}, seed {seed}"
+
+
+def train_variant(variant, seed, data, config, progress=True, on_epoch=None, position=None, label_width=0):
+    """Train one network from scratch; return its record: the variant, per-epoch history, gradient flow.
+
+    ``position`` and ``label_width`` place and align its progress bar among others (``fit``'s position).
+    """
     train_set, test_set = data
     images, labels = train_set.tensors
     minidl.manual_seed(seed)
@@ -161,10 +188,143 @@ def train_variant(variant, seed, data, config, progress=True, on_epoch=None):
         max_grad_norm=None if variant.batch_norm else config.max_grad_norm_without_bn,
         progress=progress,
         callback=end_of_epoch,
-        desc=f"{variant.name}, seed {seed}",
+        desc=label(variant, seed).ljust(label_width),
+        position=position,
     )
     record["seconds"] = time.perf_counter() - started
     return record
+
+
+def finished_line(record):
+    """The line printed when a network is done: its final training loss and error, test error, time."""
+    last = record["epochs"][-1]
+    return (
+        f"  {record['name']:<32} seed {record['seed']}: train loss {last['train_loss']:.4f}, train error "
+        f"{100 * last['train_error']:.1f}%, test error {100 * last['test_error']:.1f}% ({record['seconds']:.0f}s)"
+    )
+
+
+def train_one_by_one(tasks, data, config, progress, live=None):
+    """Train every (variant, seed) of ``tasks`` in this process, in order; their records, in that order."""
+    runs = []
+    for variant, seed in tasks:
+        record = train_variant(variant, seed, data, config, progress, on_epoch=live.update if live else None)
+        print(finished_line(record))
+        runs.append(record)
+    return runs
+
+
+def train_in_workers(tasks, config, show_bars, live=None):
+    """Train the (variant, seed) pairs of ``tasks`` in ``config.jobs`` worker processes; records in task order.
+
+    Each worker takes the next task from a queue and reports on one results queue: ("started", task, its
+    position), ("epoch", task, record so far) for ``live``, ("done", task, record), or ("failed", task,
+    traceback text). This process prints each network's line as it finishes; if a worker fails or dies,
+    or on Ctrl-C, it stops all of them and raises.
+    """
+    # "spawn" starts each worker as a fresh Python that imports minidl. "fork" would copy this process as
+    # it is, with the threads Numba, OpenBLAS, tqdm or a GUI window have started: a lock one of them holds
+    # at that instant stays locked forever in the copy. Spawn is also what macOS and Windows use.
+    context = multiprocessing.get_context("spawn")
+    bar_lock = context.RLock()  # tqdm draws a bar while holding it: one bar at a time, across processes
+    todo, results = context.Queue(), context.Queue()
+    # longest first (training time grows with depth): the short ones then fill the gaps at the end
+    for index in sorted(range(len(tasks)), key=lambda index: -tasks[index][0].depth):
+        todo.put((index, *tasks[index]))
+    for _ in range(config.jobs):
+        todo.put(None)  # one "no more work" per worker
+    threads = max(1, usable_cpus() // config.jobs)  # the cores, shared out: no worker's threads wait for a core
+    label_width = max(len(label(variant, seed)) for variant, seed in tasks)
+    workers = [
+        context.Process(
+            target=train_tasks,
+            args=(position, config, threads, show_bars, label_width, live is not None, bar_lock, todo, results),
+            daemon=True,  # if this process ends without stopping them, multiprocessing does
+        )
+        for position in range(config.jobs)
+    ]
+    records, running, remaining = [None] * len(tasks), {}, len(tasks)
+    try:
+        for worker in workers:
+            worker.start()
+        while remaining:
+            kind, index, payload = next_message(results, workers, running, tasks, live)
+            if kind == "failed":
+                what = "at start" if index is None else f"training {label(*tasks[index])}"
+                raise RuntimeError(f"minidl degradation: a worker process failed {what}:\n\n{payload}")
+            if kind == "started":
+                running[payload] = index
+                continue
+            if kind == "epoch":
+                live.update(payload)
+                continue
+            records[index], remaining = payload, remaining - 1
+            with bar_lock:  # not in the middle of a worker drawing its bar
+                # over the bars: back to the first bar's line, clear it and those below, print; each bar
+                # draws itself again one line lower at its next update
+                sys.stdout.write(("\r\x1b[J" if show_bars else "") + finished_line(payload) + "\n")
+                sys.stdout.flush()
+    finally:
+        for worker in workers:
+            if worker.pid is None:
+                continue  # never started
+            if remaining and worker.is_alive():
+                worker.terminate()
+            worker.join()
+        if show_bars and remaining:
+            sys.stderr.write("\r\x1b[J")  # the stopped workers' bars
+    return records
+
+
+def next_message(results, workers, running, tasks, live):
+    """The next message from the workers. Raises if one of them died (out of memory, killed)."""
+    while True:
+        try:
+            return results.get(timeout=0.1 if live else 1.0)
+        except queue.Empty:
+            for position, worker in enumerate(workers):
+                if worker.exitcode not in (None, 0):
+                    what = f"while training {label(*tasks[running[position]])}" if position in running else "at start"
+                    raise RuntimeError(
+                        f"minidl degradation: a worker process died {what} (exit code {worker.exitcode})"
+                    ) from None
+            if live:
+                live.idle()
+
+
+def train_tasks(position, config, threads, progress, label_width, send_epochs, bar_lock, todo, results):
+    """A worker process: trains the tasks it takes from ``todo`` one after another, reports on ``results``."""
+    import numba
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process; the parent stops the workers
+    # and if the parent dies without stopping us (killed), stop too, rather than train on for no one
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
+    numba.set_num_threads(threads)
+    tqdm.set_lock(bar_lock)
+    index = None
+    try:
+        data = load_data(config.data)
+        for index, variant, seed in iter(todo.get, None):
+            results.put(("started", index, position))
+
+            def send_epoch(record, index=index):
+                # deep copy: put() pickles in a background thread, later, and the record keeps growing
+                results.put(("epoch", index, copy.deepcopy(record)))
+
+            record = train_variant(
+                variant,
+                seed,
+                data,
+                config,
+                progress,
+                on_epoch=send_epoch if send_epochs else None,
+                position=position,
+                label_width=label_width,
+            )
+            results.put(("done", index, record))
+    except BaseException:
+        results.put(("failed", index, traceback.format_exc()))
 
 
 def load_data(spec):
@@ -296,6 +456,10 @@ class LivePlot:
         self.axis.autoscale_view(scaley=False)
         self.plt.pause(0.05)
 
+    def idle(self):
+        """Let the window respond (move, resize) while waiting for the next epoch."""
+        self.figure.canvas.flush_events()
+
 
 PREDICT_QUESTION = (
     "Predict, then run. We are about to train a {depth}-layer plain network and a {depth}-layer residual "
@@ -343,7 +507,7 @@ def add_arguments(parser):
         "--preset",
         choices=sorted(PRESETS),
         default="quick",
-        help="quick: depths 8 and 56, one seed (~2 min); full: depths 8 20 32 56, three seeds",
+        help="quick: depths 8 and 56, one seed (about 2 min on 2 cores); full: depths 8 20 32 56, three seeds",
     )
     parser.add_argument("--depths", type=int, nargs="+", help="network depths, each 6n+2 (e.g. 8 20 56)")
     parser.add_argument("--seeds", type=int, nargs="+", help="random seeds; one run of every network per seed")
@@ -367,6 +531,13 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--no-ablation", dest="ablation", action="store_false", help="skip the two deep variants without batch norm"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="trainings at a time, each in its own process (default: one per CPU core, here "
+        f"{usable_cpus()}); 1 trains one after another in this process",
     )
     parser.add_argument("--out", help="output folder (default runs/degradation-<timestamp>)")
     parser.add_argument("--live", action="store_true", help="show a live matplotlib window of the curves")
@@ -392,6 +563,9 @@ def config_from_args(args):
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise SystemExit(f"minidl degradation: --{name.replace('_', '-')} must be at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise SystemExit(f"minidl degradation: --jobs must be at least 1 (trainings at a time), got {args.jobs}")
+    config.jobs = min(args.jobs or usable_cpus(), len(variants(config)) * len(config.seeds))
     return config
 
 
@@ -409,24 +583,22 @@ def run(args):
     prediction = ask_prediction(deepest) if args.predict else None
     live = LivePlot() if args.live else None
     to_run = variants(config)
+    at_a_time = f", {config.jobs} at a time (one process each)" if config.jobs > 1 else ""
     print(
         f"minidl degradation ({config.preset}): {len(to_run)} networks x {len(config.seeds)} seed(s), "
-        f"{config.epochs} epochs each, on {config.data}; writing to {out}/"
+        f"{config.epochs} epochs each, on {config.data}{at_a_time}; writing to {out}/",
+        flush=True,
     )
+    tasks = [(variant, seed) for seed in config.seeds for variant in to_run]
     started = time.perf_counter()
-    runs = []
-    for seed in config.seeds:
-        for variant in to_run:
-            record = train_variant(
-                variant, seed, data, config, progress=args.progress, on_epoch=live.update if live else None
-            )
-            last = record["epochs"][-1]
-            print(
-                f"  {variant.name:<32} seed {seed}: train loss {last['train_loss']:.4f}, train error "
-                f"{100 * last['train_error']:.1f}%, test error {100 * last['test_error']:.1f}% "
-                f"({record['seconds']:.0f}s)"
-            )
-            runs.append(record)
+    if config.jobs == 1:
+        runs = train_one_by_one(tasks, data, config, args.progress, live)
+    else:
+        del data  # each worker loads its own copy: no need to hold a third one here meanwhile
+        # several bars redraw themselves in place, which needs a terminal; in a log file or a pipe their
+        # cursor movements would be garbage, and the lines printed as each network finishes say enough
+        show_bars = args.progress and sys.stdout.isatty() and sys.stderr.isatty()
+        runs = train_in_workers(tasks, config, show_bars, live)
     wall_time = time.perf_counter() - started
     write_results(out, config, runs, wall_time)
     figures = save_figures(out, config, runs)

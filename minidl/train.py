@@ -112,6 +112,7 @@ def fit(
     progress=True,
     callback=None,
     desc=None,
+    position=None,
 ):
     """Train ``model`` for ``epochs`` passes over ``train_loader``; returns the history, one dict per epoch.
 
@@ -122,7 +123,9 @@ def fit(
     warm-up; a record's ``lr`` is the rate its epoch started with). ``max_grad_norm`` clips gradients
     as in ``train_epoch``. ``callback(record)`` is called
     after every epoch; if it returns True, training stops there. ``progress=False`` hides the bar;
-    ``desc`` labels it.
+    ``desc`` labels it. ``position`` is for several bars on screen at once (one per process, sharing
+    ``tqdm.set_lock``'s lock): the bar's line below the current one. Such a bar is cleared when done
+    rather than left on screen, since the lines below it belong to the other bars.
     """
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
@@ -134,7 +137,15 @@ def fit(
         bar.update()
         bar.set_postfix(_postfix(loss, accuracy, last_test_accuracy), refresh=False)
 
-    with tqdm(total=epochs * len(train_loader), desc=desc, disable=not progress, unit="batch") as bar:
+    bar = tqdm(
+        total=epochs * len(train_loader),
+        desc=desc,
+        disable=not progress,
+        unit="batch",
+        position=position,
+        leave=position is None,
+    )
+    with bar:
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]

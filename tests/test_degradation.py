@@ -1,18 +1,52 @@
 """The degradation demo and bn-modes, run end to end with tiny settings."""
 
+import contextlib
 import csv
+import io
 import json
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
 
-from minidl import cli
+from minidl import cli, degradation
 from minidl.degradation import Config, Variant, config_from_args, parse_args, variants
 
-TINY = ["--depths", "8", "14", "--epochs", "2", "--widths", "4", "4", "8", "--seeds", "0", "--no-progress"]
+TINY = ["--depths", "8", "14", "--epochs", "2", "--widths", "4", "4", "8", "--seeds", "0"]
+TINY_NAMES = [
+    "plain-8",
+    "residual-8",
+    "plain-14",
+    "residual-14",
+    "plain-14 (no BN)",
+    "residual-14 (no BN, zero-init)",
+]
+
+
+@pytest.fixture(scope="module")
+def sequential_run(tmp_path_factory):
+    """The tiny demo trained one network after another in this process: (output folder, printed text)."""
+    out = tmp_path_factory.mktemp("sequential")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["degradation", *TINY, "--no-progress", "--jobs", "1", "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
+def without_timings(value):
+    """``value`` (results.json's content) without its wall-clock times, the one thing that may differ."""
+    if isinstance(value, dict):
+        return {key: without_timings(item) for key, item in value.items() if key != "seconds"}
+    if isinstance(value, list):
+        return [without_timings(item) for item in value]
+    return value
 
 
 def test_variants_cover_plain_residual_and_the_ablation():
@@ -50,22 +84,25 @@ def test_bad_depth_is_refused_with_a_clear_message():
         config_from_args(parse_args(["--depths", "10"]))
 
 
-def test_cli_writes_figures_and_results(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert cli.main(["degradation", *TINY, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+def test_jobs_default_to_the_usable_cores_and_are_checked(monkeypatch):
+    cores = degradation.usable_cpus()
+    assert 1 <= cores <= os.cpu_count()
+    monkeypatch.setattr(degradation, "usable_cpus", lambda: 4)
+    assert config_from_args(parse_args([])).jobs == 4  # the quick preset trains 6 networks
+    assert config_from_args(parse_args(["--depths", "8", "--no-ablation"])).jobs == 2  # only 2 to train
+    assert config_from_args(parse_args(["--jobs", "1"])).jobs == 1
+    assert config_from_args(parse_args(["--jobs", "9"])).jobs == 6
+    with pytest.raises(SystemExit, match="--jobs must be at least 1"):
+        config_from_args(parse_args(["--jobs", "0"]))
+
+
+def test_cli_writes_figures_and_results(sequential_run):
+    out, printed = sequential_run
     assert "plain-14 (no BN)" in printed and "grad first/last" in printed
 
     document = json.loads((out / "results.json").read_text())
     names = [run["name"] for run in document["runs"]]
-    assert names == [
-        "plain-8",
-        "residual-8",
-        "plain-14",
-        "residual-14",
-        "plain-14 (no BN)",
-        "residual-14 (no BN, zero-init)",
-    ]
+    assert names == TINY_NAMES
     assert document["config"]["epochs"] == 2 and "numba" in document["versions"]
     for run in document["runs"]:
         assert [epoch["epoch"] for epoch in run["epochs"]] == [1, 2]
@@ -80,6 +117,78 @@ def test_cli_writes_figures_and_results(tmp_path, capsys):
         assert image.shape[0] > 400 and image.shape[1] > 800
         assert image[..., :3].std() > 0.05  # something is drawn, not a blank canvas
     assert not list(out.glob("*.tmp*"))
+
+
+def test_parallel_run_matches_the_sequential_one_and_prints_plain_lines_into_a_pipe(sequential_run, tmp_path):
+    sequential_out, _ = sequential_run
+    out = tmp_path / "parallel"
+    command = [sys.executable, "-m", "minidl", "degradation", *TINY, "--jobs", "2", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "2 at a time" in result.stdout
+    # progress is on, but stdout and stderr are pipes: no bars, no cursor movements, one line per network
+    assert "\x1b" not in result.stdout + result.stderr and "\r" not in result.stdout + result.stderr
+    finished = [line.split()[0] for line in result.stdout.splitlines() if " seed 0: train loss " in line]
+    assert sorted(finished) == sorted(name.split()[0] for name in TINY_NAMES)
+
+    sequential = json.loads((sequential_out / "results.json").read_text())
+    parallel = json.loads((out / "results.json").read_text())
+    assert [run["name"] for run in parallel["runs"]] == TINY_NAMES
+    assert without_timings(parallel["runs"]) == without_timings(sequential["runs"])  # same floats, bit for bit
+    assert (sequential["config"]["jobs"], parallel["config"]["jobs"]) == (1, 2)
+
+    def csv_rows(folder):
+        with open(folder / "results.csv") as handle:
+            return [{key: value for key, value in row.items() if key != "seconds"} for row in csv.DictReader(handle)]
+
+    assert csv_rows(out) == csv_rows(sequential_out)
+
+
+def test_a_failing_training_names_itself_and_shows_the_workers_traceback():
+    config = Config(depths=(8,), widths=(2, 2, 2), epochs=1, jobs=2)
+    tasks = [(Variant(8, residual=True), 0), (Variant(9, residual=False), 0)]  # no network has depth 9
+    with pytest.raises(RuntimeError, match="a worker process failed training plain-9, seed 0:") as error:
+        degradation.train_in_workers(tasks, config, show_bars=False)
+    assert "Traceback (most recent call last)" in str(error.value)
+    assert "cifar_resnet: depth must be 6n + 2" in str(error.value)
+    assert multiprocessing.active_children() == []  # the other worker was stopped, not left running
+
+
+def children(pid):
+    return (Path("/proc") / str(pid) / "task" / str(pid) / "children").read_text().split()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from Linux's /proc")
+def test_ctrl_c_stops_the_workers_and_leaves_no_process_behind(tmp_path):
+    # as a terminal's Ctrl-C does: SIGINT to the whole process group. The shell that started the tests may
+    # ignore SIGINT (a background job), so the command restores Python's handler first.
+    restore_ctrl_c = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    run_cli = f"{restore_ctrl_c}; import sys; from minidl import cli; sys.exit(cli.main(sys.argv[1:]))"
+    long_run = ["--depths", "20", "--epochs", "100", "--seeds", "0", "--no-progress", "--jobs", "2"]
+    command = [sys.executable, "-c", run_cli, "degradation", *long_run, "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children(process.pid)) < 3:  # the two workers and multiprocessing's resource tracker
+            assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        time.sleep(1)  # let the workers get into their training
+        interrupted = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert time.monotonic() - interrupted < 5
+        assert b"KeyboardInterrupt" in stderr and process.returncode != 0
+        for _ in range(50):  # every process of the group is gone (the resource tracker may take a moment)
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"processes left behind: {subprocess.getoutput(f'ps -o pid,cmd -g {process.pid}')}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_module_entry_point_runs():

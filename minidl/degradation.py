@@ -128,6 +128,11 @@ def label(variant, seed):
     return f"{variant.name}, seed {seed}"
 
 
+def bar_label(variant, seed, config):
+    """The progress bar's label: the seed only where there are several, to leave the bar room on a projector."""
+    return label(variant, seed) if len(config.seeds) > 1 else variant.name
+
+
 def train_variant(variant, seed, data, config, progress=True, on_epoch=None, position=None, label_width=0):
     """Train one network from scratch; return its record: the variant, per-epoch history, gradient flow.
 
@@ -188,7 +193,7 @@ def train_variant(variant, seed, data, config, progress=True, on_epoch=None, pos
         max_grad_norm=None if variant.batch_norm else config.max_grad_norm_without_bn,
         progress=progress,
         callback=end_of_epoch,
-        desc=label(variant, seed).ljust(label_width),
+        desc=bar_label(variant, seed, config).ljust(label_width),
         position=position,
     )
     record["seconds"] = time.perf_counter() - started
@@ -234,7 +239,7 @@ def train_in_workers(tasks, config, show_bars, live=None):
     for _ in range(config.jobs):
         todo.put(None)  # one "no more work" per worker
     threads = max(1, usable_cpus() // config.jobs)  # the cores, shared out: no worker's threads wait for a core
-    label_width = max(len(label(variant, seed)) for variant, seed in tasks)
+    label_width = max(len(bar_label(variant, seed, config)) for variant, seed in tasks)
     workers = [
         context.Process(
             target=train_tasks,

@@ -90,12 +90,17 @@ def evaluate(model, loader, loss_fn=F.cross_entropy):
     return {"loss": totals.loss, "accuracy": totals.accuracy}
 
 
+# Short enough that a bar with a long label still fits a projector's 100 columns: how far, how long
+# still, and the running training loss and error (and the last epoch's test error).
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {remaining} left{postfix}"
+
+
 def _postfix(loss, accuracy, test_accuracy=None):
-    postfix = {"loss": f"{loss:.4f}"}
+    postfix = f"loss {loss:.3f}"
     if accuracy is not None:
-        postfix["err"] = f"{100 * (1 - accuracy):.2f}%"
+        postfix += f", err {100 * (1 - accuracy):.1f}%"
     if test_accuracy is not None:
-        postfix["test_err"] = f"{100 * (1 - test_accuracy):.2f}%"
+        postfix += f", test err {100 * (1 - test_accuracy):.1f}%"
     return postfix
 
 
@@ -135,13 +140,14 @@ def fit(
         if scheduler is not None and scheduler_interval == "batch":
             scheduler.step()
         bar.update()
-        bar.set_postfix(_postfix(loss, accuracy, last_test_accuracy), refresh=False)
+        bar.set_postfix_str(_postfix(loss, accuracy, last_test_accuracy), refresh=False)
 
     bar = tqdm(
         total=epochs * len(train_loader),
         desc=desc,
         disable=not progress,
         unit="batch",
+        bar_format=BAR_FORMAT,
         position=position,
         leave=position is None,
     )
@@ -164,7 +170,7 @@ def fit(
             }
             history.append(record)
             last_test_accuracy = record["test_accuracy"]
-            bar.set_postfix(_postfix(train["loss"], train["accuracy"], last_test_accuracy))
+            bar.set_postfix_str(_postfix(train["loss"], train["accuracy"], last_test_accuracy))
             if callback is not None and callback(record):
                 break
     return history

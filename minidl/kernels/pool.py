@@ -4,9 +4,9 @@
 Every (sample, channel) plane is pooled on its own, so the planes are split between threads (see
 run_in_threads), each taking a contiguous block of them (planes_of). Compiled on first use, once per
 dtype, cached on disk; plain Python under ``NUMBA_DISABLE_JIT=1``. The NumPy references are in
-pool_reference.py.
-Gradients are allocated in the input's shape, not as reshaped views of a flat array: the engine hands
-such an array to ``x.grad`` as it is, but copies a view (8 MB per call in benchmarks/bench_pool.py).
+pool_reference.py. Gradients are allocated in the input's shape, not as reshaped views of a flat array:
+the engine hands such an array to ``x.grad`` as it is, but copies a view (8 MB per call in
+benchmarks/bench_pool.py).
 """
 
 import numpy as np

@@ -1,5 +1,8 @@
 """The Numba pooling kernels against their plain NumPy references, over a Hypothesis space of shapes."""
 
+import contextlib
+
+import numba
 import numpy as np
 from _conv_strategies import pool_geometries
 from hypothesis import given, settings
@@ -17,29 +20,85 @@ from minidl.kernels.pool_reference import (
 )
 
 DTYPES = st.sampled_from([np.float32, np.float64])
+VALUES = st.sampled_from(["normal", "ties", "nan_and_inf"])
 
 
 def _tolerance(dtype):
     return {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
 
 
+@contextlib.contextmanager
+def threads(threaded):
+    """The planes split between (up to) two threads, or all of them on the calling thread."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS) if threaded else 1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _max_pool_input(rng, shape, values, dtype):
+    """Normal values; or few distinct values, so windows have tied maxima; or those with NaN and -inf
+    sprinkled in (windows of only -inf, several NaNs in a window)."""
+    if values == "normal":
+        return rng.standard_normal(shape).astype(dtype)
+    x = rng.integers(0, 3, shape).astype(dtype)
+    if values == "nan_and_inf":
+        x[rng.random(shape) < 0.5] = -np.inf
+        x[rng.random(shape) < 0.15] = np.nan
+    return x
+
+
+def _check_max_pool(x, kernel, stride, padding, rng):
+    output, positions = kernels.max_pool2d_forward(x, kernel, stride, padding)
+    expected_output, expected_positions = max_pool2d_forward_reference(x, kernel, stride, padding)
+    assert output.dtype == x.dtype and positions.dtype == np.uint8
+    np.testing.assert_array_equal(output, expected_output)
+    np.testing.assert_array_equal(positions, expected_positions)
+    grad_output = rng.standard_normal(output.shape).astype(x.dtype)
+    np.testing.assert_allclose(
+        kernels.max_pool2d_backward(grad_output, positions, x.shape, kernel, stride, padding),
+        max_pool2d_backward_reference(grad_output, expected_positions, x.shape, kernel, stride, padding),
+        **_tolerance(x.dtype),
+    )
+
+
 @settings(deadline=None, max_examples=60)
-@given(pool_geometries(), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
-def test_max_pool_matches_reference(geometry, dtype, with_ties, seed):
-    """With ties (few distinct values) the kernel must pick the same first maximum as argmax does."""
+@given(pool_geometries(), DTYPES, VALUES, st.booleans(), st.integers(0, 2**32 - 1))
+def test_max_pool_matches_reference(geometry, dtype, values, threaded, seed):
+    """With ties the kernel must pick the same first maximum as the reference; with NaN the last NaN."""
     batch, channels, height, width, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
-    shape = (batch, channels, height, width)
-    x = (rng.integers(0, 3, shape) if with_ties else rng.standard_normal(shape)).astype(dtype)
-    output, argmax = kernels.max_pool2d_forward(x, kernel, stride, padding)
-    expected_output, expected_argmax = max_pool2d_forward_reference(x, kernel, stride, padding)
+    x = _max_pool_input(rng, (batch, channels, height, width), values, dtype)
+    with threads(threaded):
+        _check_max_pool(x, kernel, stride, padding, rng)
+
+
+@settings(deadline=None, max_examples=40)
+@given(pool_geometries(max_side=9), DTYPES, VALUES, st.booleans(), st.integers(0, 2**32 - 1))
+def test_max_pool_2x2_kernel_matches_reference(geometry, dtype, values, threaded, seed):
+    """2x2 windows, stride 2, no padding have their own kernel; odd sizes leave the last row or column out."""
+    batch, channels, height, width = geometry[:4]
+    rng = np.random.default_rng(seed)
+    x = _max_pool_input(rng, (batch, channels, max(height, 2), max(width, 2)), values, dtype)
+    with threads(threaded):
+        _check_max_pool(x, (2, 2), (2, 2), (0, 0), rng)
+
+
+def test_large_windows_have_wider_positions():
+    """A 17x17 window has 289 positions: they no longer fit in uint8."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 18, 17))
+    output, positions = kernels.max_pool2d_forward(x, (17, 17), (1, 1), (0, 0))
+    assert positions.dtype == np.uint16
+    expected_output, expected_positions = max_pool2d_forward_reference(x, (17, 17), (1, 1), (0, 0))
     np.testing.assert_array_equal(output, expected_output)
-    np.testing.assert_array_equal(argmax, expected_argmax)
-    grad_output = rng.standard_normal(output.shape).astype(dtype)
+    np.testing.assert_array_equal(positions, expected_positions)
+    grad_output = rng.standard_normal(output.shape)
     np.testing.assert_allclose(
-        kernels.max_pool2d_backward(grad_output, argmax, x.shape),
-        max_pool2d_backward_reference(grad_output, expected_argmax, x.shape),
-        **_tolerance(dtype),
+        kernels.max_pool2d_backward(grad_output, positions, x.shape, (17, 17), (1, 1), (0, 0)),
+        max_pool2d_backward_reference(grad_output, positions, x.shape, (17, 17), (1, 1), (0, 0)),
     )
 
 

@@ -72,6 +72,20 @@ def test_max_pool_overlapping_windows_add_up():
     np.testing.assert_array_equal(x.grad, [[[[0, 0, 0], [0, 4, 0], [0, 0, 0]]]])
 
 
+def test_max_pool_nan_wins_and_minus_infinity_windows_point_at_their_first_element():
+    """As PyTorch: a NaN is the maximum, and the gradient goes to the window's *last* NaN; a window of
+    only -inf sends its gradient to its first element, and with padding to its first input element."""
+    nan, inf = np.nan, np.inf
+    x = minidl.Tensor(np.array([[[[nan, 1.0, -inf, -inf], [nan, 2.0, -inf, -inf]]]]), requires_grad=True)
+    output = F.max_pool2d(x, 2)
+    np.testing.assert_array_equal(output.data, [[[[nan, -inf]]]])
+    output.backward(np.array([[[[10.0, 20.0]]]]))
+    np.testing.assert_array_equal(x.grad, [[[[0.0, 0.0, 20.0, 0.0], [10.0, 0.0, 0.0, 0.0]]]])
+    x = minidl.Tensor(np.full((1, 1, 2, 2), -inf), requires_grad=True)
+    F.max_pool2d(x, 2, padding=1).backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    np.testing.assert_array_equal(x.grad, [[[[1.0, 2.0], [3.0, 4.0]]]])  # window (i, j) holds only x[i, j]
+
+
 def test_avg_pool_padding_counts_unless_told_otherwise():
     x = minidl.ones(1, 1, 2, 2)
     np.testing.assert_allclose(F.avg_pool2d(x, 2, stride=1, padding=1).data[0, 0, 0, 0], 1 / 4)

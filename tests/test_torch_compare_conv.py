@@ -38,15 +38,28 @@ def test_conv2d_matches_pytorch(geometry, out_channels, seed):
     _compare(ours, theirs, rng.standard_normal(ours.shape), (x, weight, bias), (x_torch, weight_torch, bias_torch))
 
 
-@settings(deadline=None, max_examples=25)
-@given(pool_geometries(), st.sampled_from(["max", "avg", "avg_no_pad", "adaptive"]), st.integers(0, 2**32 - 1))
+@settings(deadline=None, max_examples=40)
+@given(
+    pool_geometries(),
+    st.sampled_from(["max", "max_nan_inf", "max_2x2", "avg", "avg_no_pad", "adaptive"]),
+    st.integers(0, 2**32 - 1),
+)
 def test_pooling_matches_pytorch(geometry, kind, seed):
-    """Integer-valued inputs make ties common: both must route the gradient to the same element."""
+    """Integer-valued inputs make ties common: both must route the gradient to the same element. With NaN
+    and -inf too, max pooling must give the same NaN outputs and route gradients alike (windows of -inf,
+    several NaNs in a window)."""
     batch, channels, height, width, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
-    x, x_torch = _both(rng.integers(-2, 3, (batch, channels, height, width)).astype(np.float64))
+    values = rng.integers(-2, 3, (batch, channels, height, width)).astype(np.float64)
+    if kind == "max_nan_inf":
+        values[rng.random(values.shape) < 0.5] = -np.inf
+        values[rng.random(values.shape) < 0.15] = np.nan
+    if kind == "max_2x2":  # minidl's own kernel for 2x2 windows, stride 2, no padding
+        kernel, stride, padding = (2, 2), (2, 2), (0, 0)
+        values = rng.integers(-2, 3, (batch, channels, height + 1, width + 1)).astype(np.float64)
+    x, x_torch = _both(values)
     tf = torch.nn.functional
-    if kind == "max":
+    if kind.startswith("max"):
         ours, theirs = F.max_pool2d(x, kernel, stride, padding), tf.max_pool2d(x_torch, kernel, stride, padding)
     elif kind == "avg":
         ours, theirs = F.avg_pool2d(x, kernel, stride, padding), tf.avg_pool2d(x_torch, kernel, stride, padding)

@@ -1,12 +1,13 @@
 """Pooling kernels for NCHW arrays: max and average pooling, and the mean over arbitrary windows
 (adaptive average pooling).
 
-Every (sample, channel) plane is pooled on its own, so the planes are split between threads (each
-thread takes every workers-th plane; see run_in_threads). Compiled on first use, once per dtype, cached
-on disk; plain Python under ``NUMBA_DISABLE_JIT=1``. The NumPy references are in pool_reference.py.
+Every (sample, channel) plane is pooled on its own, so the planes are split between threads (see
+run_in_threads), each taking a contiguous block of them (planes_of). Compiled on first use, once per
+dtype, cached on disk; plain Python under ``NUMBA_DISABLE_JIT=1``. The NumPy references are in
+pool_reference.py. Gradients are allocated in the input's shape, not as reshaped views of a flat array:
+the engine hands such an array to ``x.grad`` as it is, but copies a view (8 MB per call in
+benchmarks/bench_pool.py).
 """
-
-import math
 
 import numpy as np
 from numba import njit
@@ -27,59 +28,120 @@ def adaptive_windows(size, out):
     return np.stack([(i * size) // out, -((-(i + 1) * size) // out)]).astype(np.int64)
 
 
+@njit(cache=True)
+def planes_of(worker, workers, planes):
+    """[first, stop) of the planes that worker (of workers) pools: a contiguous block. Taking every
+    workers-th plane instead was slower on two threads (2x2 max pooling of bench_pool.py's input, forward
+    1.8 against 1.45 ms, backward 2.3 against 2.1; 3.0 against 2.0 ms forward after a 20 ms pause)."""
+    return planes * worker // workers, planes * (worker + 1) // workers
+
+
 # -- max and average pooling ------------------------------------------------------------------------------
-# Both loop over the kernel offsets (i, j) outside and over a row of outputs inside: for a fixed (i, j) the
-# inner loop reads input elements stride_w apart and writes neighbouring outputs, which Numba vectorises
-# (with flat arrays and unsigned offsets, as in conv.py). Looping over each window's few elements inside
-# was 2-3x slower. Max pooling's argmax bookkeeping does not vectorise (the max alone takes a quarter of
-# the time); selects instead of the if, or a second pass for the argmax, measured no faster.
+# The general kernels loop over the kernel offsets (i, j) outside and over a row of outputs inside: for a
+# fixed (i, j) the inner loop reads input elements stride_w apart and updates neighbouring outputs, with no
+# dependency from one output to the next (with flat arrays and unsigned offsets, as in conv.py). Looping
+# over each window's few elements inside was 2-3x slower (every comparison waits for the previous one).
 # ``valid_output_range`` gives the outputs whose (i, j) element is inside the input (not padding).
+#
+# Max pooling must stay free of branches: which element wins depends on the data, so a branch on it is
+# mispredicted about every other element. With an `if`, forward took 14.5 ms (one thread, CPU time) on the
+# (128, 16, 32, 32) float32 input of benchmarks/bench_pool.py. Without: the max is ``np.maximum`` (selects;
+# it keeps a NaN) and the position a select between two values loaded beforehand (a load on one side only
+# brings the branch back). The general kernel then takes 6.1 ms there (3x3 stride 2 padding 1: 12.5 ms,
+# was 28; 3x3 stride 1: 21 ms, was 51); the 2x2 kernel below, with a window's four elements in registers,
+# 1.4 ms, close to reading the input once (x.max(): 1.1 ms). Each maximum is remembered by its position
+# i * kernel_w + j in the window, in the smallest unsigned type that holds it (uint8 up to 16x16 windows):
+# a quarter of the memory of int32 flat indices. The backward zeroes a plane and adds every output's
+# gradient at its window's corner plus offsets[position]: 1.8 ms there (was 2.9 with np.zeros and flat
+# indices). Where windows overlap (stride < kernel) this scatter is up to 1.5-2x slower than with flat
+# indices: neighbouring windows often share their maximum, and each add then waits for the previous one,
+# whose address takes one more load to find (3x3 stride 1: 4.4-6 ms against 3.2, next to 30 ms saved in
+# forward).
 
 
 @njit(nogil=True, cache=True)
-def _max_pool_forward_worker(worker, workers, x, shape, geometry, output, argmax):
-    """output[plane, oh, ow] = max of the window; argmax = where it is (h * W + w in the plane).
+def _max_pool_forward_worker(worker, workers, x, shape, geometry, output, positions):
+    """output[plane, oh, ow] = max of the window; positions = where it is, i * kernel_w + j in the window.
 
-    Padding counts as -inf, so it never wins. Visiting the window row by row and replacing only on a
-    strictly larger value keeps the *first* maximum, as PyTorch does; a NaN always replaces, so NaN
-    propagates (also as PyTorch). Windows of -inf only point at their first input element.
+    Padding never wins: it is never visited, and each output starts at -inf with the position of its first
+    input element (so a window of -inf points there, as PyTorch). Replacing only on a strictly larger
+    value keeps the *first* maximum, row by row, as PyTorch does; a NaN always replaces (also as PyTorch,
+    so NaN propagates and the last NaN of the window is the position).
     """
     planes, height, width, out_h, out_w = shape
     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w = geometry
     step = np.uint64(stride_w)
-    for plane in range(worker, planes, workers):
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
         for oh in range(out_h):
             out_row = np.uint64((plane * out_h + oh) * out_w)
-            h_first = max(oh * stride_h - pad_h, 0)
+            h_start = oh * stride_h - pad_h
+            first_row = max(-h_start, 0) * kernel_w  # the position of the window's first input row
             for ow in range(out_w):
                 output[out_row + np.uint64(ow)] = -np.inf
-                argmax[out_row + np.uint64(ow)] = h_first * width + max(ow * stride_w - pad_w, 0)
+                positions[out_row + np.uint64(ow)] = first_row + max(pad_w - ow * stride_w, 0)
             for i in range(kernel_h):
-                h = oh * stride_h - pad_h + i
+                h = h_start + i
                 if h < 0 or h >= height:
                     continue
                 for j in range(kernel_w):
                     ow_first, ow_stop = valid_output_range(width, j, stride_w, pad_w, out_w)
-                    index = np.uint64(h * width + ow_first * stride_w - pad_w + j)  # in the plane, for ow_first
-                    source = np.uint64(plane * height * width) + index
+                    source = np.uint64(plane * height * width + h * width + ow_first * stride_w - pad_w + j)
                     target = out_row + np.uint64(ow_first)
+                    position = i * kernel_w + j
                     for k in range(np.uint64(ow_stop - ow_first)):
-                        value = x[source + k * step]
-                        if value > output[target + k] or value != value:
-                            output[target + k] = value
-                            argmax[target + k] = index + k * step
+                        value, best, previous = x[source + k * step], output[target + k], positions[target + k]
+                        wins = (value > best) | (value != value)
+                        output[target + k] = np.maximum(best, value)
+                        positions[target + k] = position if wins else previous
 
 
 @njit(nogil=True, cache=True)
-def _max_pool_backward_worker(worker, workers, grad_output, argmax, plane_size, grad_input):
-    """Each output's gradient goes to the input element that was the maximum (added up where windows
-    overlap and share a maximum). grad_input starts zeroed."""
-    planes = grad_input.size // plane_size
-    outputs = grad_output.size // planes
-    for plane in range(worker, planes, workers):
-        plane_start, out_start = np.uint64(plane * plane_size), np.uint64(plane * outputs)
-        for k in range(np.uint64(outputs)):
-            grad_input[plane_start + np.uint64(argmax[out_start + k])] += grad_output[out_start + k]
+def _max_pool_2x2_forward_worker(worker, workers, x, shape, output, positions):
+    """_max_pool_forward_worker for 2x2 windows, stride 2, no padding (the usual max pooling layer): the
+    four elements of a window are compared in registers, in the same order and with the same rule."""
+    planes, height, width, out_h, out_w = shape
+    one, two = np.uint64(1), np.uint64(2)
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
+        for oh in range(out_h):
+            out_row = np.uint64((plane * out_h + oh) * out_w)
+            top = np.uint64(plane * height * width + 2 * oh * width)
+            bottom = top + np.uint64(width)
+            for ow in range(np.uint64(out_w)):
+                best, position = x[top + two * ow], np.uint8(0)
+                value = x[top + two * ow + one]
+                position = np.uint8(1) if (value > best) | (value != value) else position
+                best = np.maximum(best, value)
+                value = x[bottom + two * ow]
+                position = np.uint8(2) if (value > best) | (value != value) else position
+                best = np.maximum(best, value)
+                value = x[bottom + two * ow + one]
+                position = np.uint8(3) if (value > best) | (value != value) else position
+                output[out_row + ow] = np.maximum(best, value)
+                positions[out_row + ow] = position
+
+
+@njit(nogil=True, cache=True)
+def _max_pool_backward_worker(worker, workers, grad_output, positions, shape, geometry, offsets, grad_input):
+    """Each output's gradient is added to the input element that was its maximum: window corner plus
+    offsets[position] ((i * W + j) for position i * kernel_w + j). Adding, not writing: overlapping
+    windows may share their maximum. Each plane is zeroed just before, so it is in cache for the adds."""
+    planes, height, width, out_h, out_w = shape
+    kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w = geometry
+    plane_size = height * width
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
+        plane_start = np.uint64(plane * plane_size)
+        for k in range(np.uint64(plane_size)):
+            grad_input[plane_start + k] = 0
+        for oh in range(out_h):
+            out_row = np.uint64((plane * out_h + oh) * out_w)
+            row_corner = plane * plane_size + (oh * stride_h - pad_h) * width - pad_w  # may be < 0 (padding)
+            for ow in range(out_w):
+                out_index = out_row + np.uint64(ow)
+                target = np.uint64(row_corner + ow * stride_w + offsets[positions[out_index]])
+                grad_input[target] += grad_output[out_index]
 
 
 @njit(nogil=True, cache=True)
@@ -88,7 +150,8 @@ def _avg_pool_forward_worker(worker, workers, x, shape, geometry, scale, output)
     planes, height, width, out_h, out_w = shape
     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w = geometry
     step = np.uint64(stride_w)
-    for plane in range(worker, planes, workers):
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
         for oh in range(out_h):
             out_row = np.uint64((plane * out_h + oh) * out_w)
             for ow in range(out_w):
@@ -114,7 +177,8 @@ def _avg_pool_backward_worker(worker, workers, grad_output, shape, geometry, sca
     planes, height, width, out_h, out_w = shape
     kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w = geometry
     step = np.uint64(stride_w)
-    for plane in range(worker, planes, workers):
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
         for oh in range(out_h):
             out_row, scale_row = np.uint64((plane * out_h + oh) * out_w), np.uint64(oh * out_w)
             for i in range(kernel_h):
@@ -139,28 +203,39 @@ def _pool_shape(x_shape, kernel_size, stride, padding):
     return batch * channels, height, width, out_h, out_w
 
 
+def window_position_dtype(kernel_size):
+    """The smallest unsigned integer type that holds the window positions 0 .. kernel_h * kernel_w - 1."""
+    return np.min_scalar_type(kernel_size[0] * kernel_size[1] - 1)
+
+
 def max_pool2d_forward(x, kernel_size, stride, padding):
-    """(output (N, C, OH, OW), argmax) for x (N, C, H, W); argmax (int32) is each maximum's flat index
-    h * W + w in its plane. kernel_size, stride, padding are pairs; each window must hold an input element."""
+    """(output (N, C, OH, OW), positions) for x (N, C, H, W); positions (window_position_dtype) is where
+    each maximum is in its window, i * kernel_w + j. kernel_size, stride, padding are pairs; each window
+    must hold an input element."""
     shape = _pool_shape(x.shape, kernel_size, stride, padding)
     output = np.empty(shape[0] * shape[3] * shape[4], x.dtype)
-    argmax = np.empty(output.size, np.int32)
+    positions = np.empty(output.size, window_position_dtype(kernel_size))
     flat_x = np.ascontiguousarray(x).reshape(-1)
-    geometry = (*kernel_size, *stride, *padding)
-    run_in_threads(_max_pool_forward_worker, num_workers(shape[0]), flat_x, shape, geometry, output, argmax)
+    geometry, workers = (*kernel_size, *stride, *padding), num_workers(shape[0])
+    if geometry == (2, 2, 2, 2, 0, 0):
+        run_in_threads(_max_pool_2x2_forward_worker, workers, flat_x, shape, output, positions)
+    else:
+        run_in_threads(_max_pool_forward_worker, workers, flat_x, shape, geometry, output, positions)
     out_shape = (*x.shape[:2], shape[3], shape[4])
-    return output.reshape(out_shape), argmax.reshape(out_shape)
+    return output.reshape(out_shape), positions.reshape(out_shape)
 
 
-def max_pool2d_backward(grad_output, argmax, x_shape):
-    """dL/dx of max pooling: grad_output scattered (added) to the argmax positions; zero elsewhere."""
-    grad_input = np.zeros(math.prod(x_shape), grad_output.dtype)
-    grad_output = np.ascontiguousarray(grad_output).reshape(-1)
-    workers = num_workers(x_shape[0] * x_shape[1])
-    run_in_threads(
-        _max_pool_backward_worker, workers, grad_output, argmax.reshape(-1), x_shape[2] * x_shape[3], grad_input
-    )
-    return grad_input.reshape(x_shape)
+def max_pool2d_backward(grad_output, positions, x_shape, kernel_size, stride, padding):
+    """dL/dx of max pooling: grad_output added to the maximum of each window (positions from forward);
+    zero elsewhere."""
+    shape = _pool_shape(x_shape, kernel_size, stride, padding)
+    grad_input = np.empty(x_shape, grad_output.dtype)  # the kernel zeroes it, plane by plane
+    window = np.arange(kernel_size[0] * kernel_size[1])
+    offsets = (window // kernel_size[1]) * x_shape[3] + window % kernel_size[1]
+    flat_grad = np.ascontiguousarray(grad_output).reshape(-1)
+    arguments = (flat_grad, positions.reshape(-1), shape, (*kernel_size, *stride, *padding), offsets)
+    run_in_threads(_max_pool_backward_worker, num_workers(shape[0]), *arguments, grad_input.reshape(-1))
+    return grad_input
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, divisor):
@@ -177,12 +252,12 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, divisor):
 def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding, divisor):
     """dL/dx of average pooling: each grad_output / divisor added to every element of its window."""
     shape = _pool_shape(x_shape, kernel_size, stride, padding)
-    grad_input = np.zeros(math.prod(x_shape), grad_output.dtype)
+    grad_input = np.zeros(x_shape, grad_output.dtype)
     scale = (1.0 / divisor).astype(grad_output.dtype).reshape(-1)
     flat_grad = np.ascontiguousarray(grad_output).reshape(-1)
-    geometry = (*kernel_size, *stride, *padding)
-    run_in_threads(_avg_pool_backward_worker, num_workers(shape[0]), flat_grad, shape, geometry, scale, grad_input)
-    return grad_input.reshape(x_shape)
+    arguments = (flat_grad, shape, (*kernel_size, *stride, *padding), scale, grad_input.reshape(-1))
+    run_in_threads(_avg_pool_backward_worker, num_workers(shape[0]), *arguments)
+    return grad_input
 
 
 # -- mean over arbitrary windows (adaptive average pooling) ---------------------------------------------
@@ -193,7 +268,8 @@ def _window_mean_forward_worker(worker, workers, x, rows, cols, divisor, output)
     """output[plane, oh, ow] = sum of x[plane, rows[0, oh]:rows[1, oh], cols[0, ow]:cols[1, ow]] / divisor[oh, ow]."""
     planes = x.shape[0]
     out_h, out_w = divisor.shape
-    for plane in range(worker, planes, workers):
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
         for oh in range(out_h):
             for ow in range(out_w):
                 total = 0.0
@@ -208,7 +284,8 @@ def _window_mean_backward_worker(worker, workers, grad_output, rows, cols, divis
     """Each output's gradient, divided by its divisor, is added to every input element of its window."""
     planes = grad_output.shape[0]
     out_h, out_w = divisor.shape
-    for plane in range(worker, planes, workers):
+    first_plane, stop_plane = planes_of(worker, workers, planes)
+    for plane in range(first_plane, stop_plane):
         for oh in range(out_h):
             for ow in range(out_w):
                 share = grad_output[plane, oh, ow] / divisor[oh, ow]
@@ -231,10 +308,11 @@ def window_mean_forward(x, rows, cols, divisor):
 def window_mean_backward(grad_output, rows, cols, divisor, x_shape):
     """dL/dx of window_mean_forward: each grad_output / divisor spread over its window."""
     batch, channels, height, width = x_shape
-    grad_input = np.zeros((batch * channels, height, width), grad_output.dtype)
+    grad_input = np.zeros(x_shape, grad_output.dtype)
     grad_output = np.ascontiguousarray(grad_output).reshape(batch * channels, *divisor.shape)
     divisor = divisor.astype(grad_output.dtype)
+    planes = grad_input.reshape(batch * channels, height, width)
     run_in_threads(
-        _window_mean_backward_worker, num_workers(batch * channels), grad_output, rows, cols, divisor, grad_input
+        _window_mean_backward_worker, num_workers(batch * channels), grad_output, rows, cols, divisor, planes
     )
-    return grad_input.reshape(x_shape)
+    return grad_input

@@ -6,26 +6,42 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def max_pool2d_forward_reference(x, kernel_size, stride, padding):
-    """Pad with -inf, look at every window, take its max and the first position of the max."""
+    """Look at every window (padding as -inf); take its max, and as its position (i * kernel_w + j in the
+    window) the first maximum, or the last NaN if the window holds a NaN (the max is then NaN), or the
+    first input element if the window holds only -inf (never a padding element). PyTorch's rules."""
     (kernel_h, kernel_w), (stride_h, stride_w), (pad_h, pad_w) = kernel_size, stride, padding
-    batch, channels, height, width = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=-np.inf)
-    windows = sliding_window_view(padded, (kernel_h, kernel_w), axis=(2, 3))[:, :, ::stride_h, ::stride_w]
+    batch, channels = x.shape[:2]
+    pad = ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w))
+    padded, is_input = np.pad(x, pad, constant_values=-np.inf), np.pad(np.ones(x.shape, bool), pad)
+    windows, window_is_input = (
+        sliding_window_view(a, (kernel_h, kernel_w), axis=(2, 3))[:, :, ::stride_h, ::stride_w]
+        for a in (padded, is_input)
+    )
     out_h, out_w = windows.shape[2:4]
     flat_windows = windows.reshape(batch, channels, out_h, out_w, kernel_h * kernel_w)
     output = flat_windows.max(axis=-1)
     position = flat_windows.argmax(axis=-1)  # the first maximum, scanning the window row by row
-    rows = np.arange(out_h)[:, None] * stride_h - pad_h + position // kernel_w
-    cols = np.arange(out_w)[None, :] * stride_w - pad_w + position % kernel_w
-    return output, (rows * width + cols).astype(np.int32)
+    is_nan = np.isnan(flat_windows)
+    last_nan = kernel_h * kernel_w - 1 - is_nan[..., ::-1].argmax(axis=-1)
+    first_input = window_is_input.reshape(flat_windows.shape).argmax(axis=-1)
+    position = np.where(output == -np.inf, first_input, position)
+    position = np.where(is_nan.any(axis=-1), last_nan, position)
+    return output, position
 
 
-def max_pool2d_backward_reference(grad_output, argmax, x_shape):
+def max_pool2d_backward_reference(grad_output, positions, x_shape, kernel_size, stride, padding):
+    """Turn each window position into the flat index h * W + w of its input element, and add the
+    gradients there."""
+    kernel_w, (stride_h, stride_w), (pad_h, pad_w) = kernel_size[1], stride, padding
     batch, channels, height, width = x_shape
+    out_h, out_w = positions.shape[2:]
+    rows = np.arange(out_h)[:, None] * stride_h - pad_h + positions // kernel_w
+    cols = np.arange(out_w)[None, :] * stride_w - pad_w + positions % kernel_w
+    flat_indices = rows * width + cols
     grad_input = np.zeros((batch, channels, height * width), grad_output.dtype)
     for n in range(batch):
         for c in range(channels):
-            np.add.at(grad_input[n, c], argmax[n, c].ravel(), grad_output[n, c].ravel())
+            np.add.at(grad_input[n, c], flat_indices[n, c].ravel(), grad_output[n, c].ravel())
     return grad_input.reshape(x_shape)
 
 

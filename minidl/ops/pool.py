@@ -39,16 +39,16 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride=None, padding=0):
         kernel_size, stride, padding = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
-        output, argmax = kernels.max_pool2d_forward(x, kernel_size, stride, padding)
-        ctx.argmax, ctx.x_shape = argmax, x.shape
+        output, positions = kernels.max_pool2d_forward(x, kernel_size, stride, padding)
+        ctx.positions, ctx.x_shape, ctx.geometry = positions, x.shape, (kernel_size, stride, padding)
         return output
 
     @staticmethod
     def backward(ctx, grad):
         """dL/dx[n, c, h, w] = sum of grad[n, c, oh, ow] over the windows (oh, ow) whose maximum is at
         (h, w); zero elsewhere. A window with tied maxima sends its gradient to the first one (row by
-        row), as PyTorch does. ``argmax`` from forward remembers where each maximum was."""
-        return kernels.max_pool2d_backward(grad, ctx.argmax, ctx.x_shape), None, None, None
+        row), as PyTorch does. ``positions`` from forward remembers where each maximum was in its window."""
+        return kernels.max_pool2d_backward(grad, ctx.positions, ctx.x_shape, *ctx.geometry), None, None, None
 
 
 class AvgPool2d(Function):

@@ -173,7 +173,7 @@ def _give_to_leaf(leaf, grad, given_to_leaves):
     or an array already given to another leaf, is copied, so no two ``.grad`` arrays share memory.
     """
     if leaf.grad is not None:
-        leaf.grad = leaf.grad + grad
+        leaf._add_to_grad(grad)
         return
     if not grad.flags.owndata or id(grad) in given_to_leaves:
         grad = grad.copy()
@@ -209,7 +209,9 @@ def backward(tensor, gradient=None, retain_graph=False):
         return
 
     grads = {id(tensor.grad_fn): gradient}
-    given_to_leaves = set()
+    # the caller's gradient array counts as given away: an op whose backward passes it on unchanged must not
+    # make it a leaf's .grad, which later backward calls add into in place
+    given_to_leaves = {id(gradient)}
     for ctx in _topological_order(tensor.grad_fn):
         grad_output = grads.pop(id(ctx), None)
         if grad_output is None:

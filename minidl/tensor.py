@@ -144,8 +144,21 @@ class Tensor:
         backward(self, gradient, retain_graph)
 
     def _accumulate_grad(self, grad):
-        # a copy (or a new sum), never the caller's array: a later in-place change to .grad must not reach it
-        self.grad = grad.copy() if self.grad is None else self.grad + grad
+        # a copy (or a sum), never the caller's array: a later in-place change to .grad must not reach it
+        if self.grad is None:
+            self.grad = grad.copy()
+        else:
+            self._add_to_grad(grad)
+
+    def _add_to_grad(self, grad):
+        """.grad += grad, in place as PyTorch does (no new array of the parameter's size on every backward),
+        unless .grad was set to something that cannot take it (read-only, or another shape or dtype)."""
+        current = self.grad
+        if isinstance(current, np.ndarray) and current.flags.writeable and current.shape == grad.shape:
+            if current.dtype == grad.dtype:
+                np.add(current, grad, out=current)
+                return
+        self.grad = current + grad
 
     # -- arithmetic (gradients in minidl/ops/elementwise.py) ----------------------------------------
     def __add__(self, other):

@@ -289,3 +289,35 @@ def test_leaves_never_share_gradient_memory():
             assert not np.shares_memory(first, second)
     a.grad[0] = 5.0
     np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+
+
+def test_gradients_accumulate_in_place_as_in_pytorch_without_touching_the_callers_array():
+    class PassOn(Function):  # a backward that hands the upstream gradient on unchanged
+        @staticmethod
+        def forward(ctx, a):
+            return a.copy()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    x = minidl.zeros(3, requires_grad=True)
+    upstream = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    PassOn.apply(x).backward(upstream)
+    assert not np.shares_memory(x.grad, upstream)
+    first = x.grad
+    PassOn.apply(x).backward(upstream)
+    assert x.grad is first  # the second backward added into the same array, as torch's AccumulateGrad does
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(upstream, [1.0, 2.0, 3.0])
+
+
+def test_a_read_only_or_differently_typed_grad_is_replaced_by_the_sum():
+    x = minidl.ones(2, requires_grad=True)
+    x.grad = np.ones(2, dtype=np.float32)
+    x.grad.flags.writeable = False
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 4.0])
+    x.grad = np.ones(2, dtype=np.float64)
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 4.0])

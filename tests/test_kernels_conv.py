@@ -93,6 +93,27 @@ def test_chunk_sizes_and_skipped_gradients(monkeypatch, budget, need_input_grad,
             assert value is None
 
 
+@settings(deadline=None, max_examples=30)
+@given(conv_geometries(max_batch=9), st.integers(0, 2**32 - 1))
+def test_chunk_loops_match_the_per_sample_loops(geometry, seed):
+    """``_im2col_chunk`` / ``_col2im_chunk`` loop over the samples innermost when a chunk has more samples
+    than an output row has pixels: the same columns, and the same sums bit for bit (same order per pixel)."""
+    batch, channels, height, width, kernel, stride, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width))
+    columns = kernels.im2col(x, kernel, stride, padding)  # one sample at a time
+    shape = kernels._geometry(x.shape, kernel, stride, padding)
+    positions = shape[9] * shape[10]
+    row_length = batch * positions
+    chunk_columns = np.zeros(columns.shape[1] * row_length)
+    kernels._im2col_chunk(x.reshape(-1), 0, batch, shape, chunk_columns, row_length)
+    side_by_side = chunk_columns.reshape(-1, batch, positions).transpose(1, 0, 2)
+    np.testing.assert_array_equal(side_by_side, columns)
+    grad_x = np.zeros(x.size)
+    kernels._col2im_chunk(chunk_columns, row_length, batch, shape, grad_x, 0)
+    np.testing.assert_array_equal(grad_x.reshape(x.shape), kernels.col2im(columns, x.shape, kernel, stride, padding))
+
+
 @pytest.mark.parametrize("min_chunk_columns", [0, kernels.MIN_CHUNK_COLUMNS])
 def test_small_outputs_take_many_samples_per_chunk(monkeypatch, min_chunk_columns):
     """2x2 outputs: with MIN_CHUNK_COLUMNS a chunk holds 64 samples, so a batch of 70 ends in a short chunk."""

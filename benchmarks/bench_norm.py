@@ -10,8 +10,8 @@ short pause lets the previous library's idle threads stop spinning (OpenMP and O
 a core busy for a while after each parallel region), so no library pays for another's pool.
 
 "minidl" is the user-facing call (``F.batch_norm(...).backward(grad)`` on leaf tensors, autograd
-included); "kernels" the Numba kernels alone, i.e. minus the autograd engine (which, for instance,
-copies the gradient into a leaf's ``.grad``). Ratios and verdicts use the "minidl" column.
+included); "kernels" the Numba kernels alone, i.e. minus the op's argument checks, the autograd
+engine and the tensors it keeps alive. Ratios and verdicts use the "minidl" column.
 Compilation is excluded: each function runs twice before timing starts.
 """
 

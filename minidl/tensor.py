@@ -154,11 +154,11 @@ class Tensor:
         """.grad += grad, in place as PyTorch does (no new array of the parameter's size on every backward),
         unless .grad was set to something that cannot take it (read-only, or another shape or dtype)."""
         current = self.grad
-        if isinstance(current, np.ndarray) and current.flags.writeable and current.shape == grad.shape:
-            if current.dtype == grad.dtype:
-                np.add(current, grad, out=current)
-                return
-        self.grad = current + grad
+        takes_it = isinstance(current, np.ndarray) and current.flags.writeable
+        if takes_it and current.shape == grad.shape and current.dtype == grad.dtype:
+            np.add(current, grad, out=current)
+        else:
+            self.grad = current + grad
 
     # -- arithmetic (gradients in minidl/ops/elementwise.py) ----------------------------------------
     def __add__(self, other):

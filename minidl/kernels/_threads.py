@@ -46,8 +46,9 @@ def run_in_threads(worker_function, workers, *args):
     The worker functions are jitted with ``nogil=True``, so the threads really run in parallel. Plain
     Python threads are used rather than Numba's ``prange``: they sleep instead of spinning while idle
     (no fight with the BLAS thread pools), and the kernels compile several times faster without Numba's
-    parallel-loop machinery. Each worker takes every workers-th piece of work, so they write disjoint
-    memory.
+    parallel-loop machinery. Each worker function picks its own share of the work from (worker, workers)
+    so that no two write the same memory: the convolutions take every workers-th chunk of samples, the
+    pooling kernels a contiguous block of planes (``pool.planes_of``).
     """
     global _pool
     if workers > 1 and _pool is None:

@@ -1,6 +1,7 @@
 """The Numba pooling kernels against their plain NumPy references, over a Hypothesis space of shapes."""
 
 import contextlib
+from unittest import mock
 
 import numba
 import numpy as np
@@ -36,6 +37,23 @@ def threads(threaded):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def nan_filled_empty():
+    """np.empty returning float arrays full of NaN: the kernels write their outputs and gradients into
+    np.empty arrays, so an element they forget to write (or add to instead of writing) shows as NaN, not
+    as whatever the memory happened to hold (often zeros, which would hide the mistake)."""
+    empty = np.empty
+
+    def nan_filled(*args, **kwargs):
+        array = empty(*args, **kwargs)
+        if array.dtype.kind == "f":
+            array.fill(np.nan)
+        return array
+
+    with mock.patch.object(np, "empty", nan_filled):
+        yield
 
 
 def _max_pool_input(rng, shape, values, dtype):
@@ -102,9 +120,25 @@ def test_large_windows_have_wider_positions():
     )
 
 
+def _check_avg_pool(x, kernel, stride, padding, divisor, rng):
+    with nan_filled_empty():
+        output = kernels.avg_pool2d_forward(x, kernel, stride, padding, divisor)
+    assert output.dtype == x.dtype
+    expected = avg_pool2d_forward_reference(x, kernel, stride, padding, divisor)
+    np.testing.assert_allclose(output, expected, **_tolerance(x.dtype))
+    grad_output = rng.standard_normal(output.shape).astype(x.dtype)
+    with nan_filled_empty():
+        grad_input = kernels.avg_pool2d_backward(grad_output, x.shape, kernel, stride, padding, divisor)
+    np.testing.assert_allclose(
+        grad_input,
+        avg_pool2d_backward_reference(grad_output, x.shape, kernel, stride, padding, divisor),
+        **_tolerance(x.dtype),
+    )
+
+
 @settings(deadline=None, max_examples=60)
-@given(pool_geometries(), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
-def test_avg_pool_matches_reference(geometry, dtype, count_include_pad, seed):
+@given(pool_geometries(), DTYPES, st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_avg_pool_matches_reference(geometry, dtype, count_include_pad, threaded, seed):
     batch, channels, height, width, kernel, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
@@ -114,16 +148,22 @@ def test_avg_pool_matches_reference(geometry, dtype, count_include_pad, seed):
         divisor = np.full((rows.shape[1], cols.shape[1]), kernel[0] * kernel[1])
     else:
         divisor = np.outer(rows[1] - rows[0], cols[1] - cols[0])
-    output = kernels.avg_pool2d_forward(x, kernel, stride, padding, divisor)
-    assert output.dtype == dtype
-    expected = avg_pool2d_forward_reference(x, kernel, stride, padding, divisor)
-    np.testing.assert_allclose(output, expected, **_tolerance(dtype))
-    grad_output = rng.standard_normal(output.shape).astype(dtype)
-    np.testing.assert_allclose(
-        kernels.avg_pool2d_backward(grad_output, x.shape, kernel, stride, padding, divisor),
-        avg_pool2d_backward_reference(grad_output, x.shape, kernel, stride, padding, divisor),
-        **_tolerance(dtype),
-    )
+    with threads(threaded):
+        _check_avg_pool(x, kernel, stride, padding, divisor, rng)
+
+
+@settings(deadline=None, max_examples=40)
+@given(pool_geometries(max_side=9), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
+def test_avg_pool_2x2_kernel_matches_reference(geometry, dtype, threaded, seed):
+    """2x2 windows, stride 2, no padding have their own kernels; odd sizes leave the last row or column out
+    (its gradient must be zero). Layers pass one divisor for all windows here, but the kernels take one
+    per window: a different one for each checks that each output is scaled by its own."""
+    batch, channels, height, width = geometry[:4]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, max(height, 2), max(width, 2))).astype(dtype)
+    divisor = rng.uniform(1.0, 5.0, (x.shape[2] // 2, x.shape[3] // 2))
+    with threads(threaded):
+        _check_avg_pool(x, (2, 2), (2, 2), (0, 0), divisor, rng)
 
 
 @st.composite

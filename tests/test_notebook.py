@@ -22,8 +22,7 @@ def test_practice_notebook_executes(tmp_path, monkeypatch):
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
-        env=dict(os.environ),
-    ).execute()
+    ).execute()  # the kernel inherits os.environ, set above (NotebookClient takes no env= argument)
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output.get("output_type") == "error"]
     printed = "".join(output.get("text", "") for output in outputs if output.get("output_type") == "stream")

@@ -10,9 +10,11 @@ import time
 import numpy as np
 
 
-def compare(named_callables, repeats=7, warmup=2, settle=0.0):
-    """{name: median seconds} of calling each ``named_callables[name]()`` ``repeats`` times, alternating
-    between them (the order rotates every round), after ``warmup`` untimed rounds.
+def timings(named_callables, repeats=7, warmup=2, settle=0.0):
+    """{name: [seconds of each timed call, round by round]} of calling each ``named_callables[name]()``
+    ``repeats`` times, alternating between them (the order rotates every round), after ``warmup``
+    untimed rounds. The i-th time of every name comes from the same round, a fraction of a second apart,
+    so their ratio is little affected by slower and faster phases of the machine.
 
     ``settle`` seconds of sleep before each timed call let the thread pools of the previous call go
     idle: OpenBLAS's threads spin for about 100 ms after a call, OpenMP's for a few ms, and on a
@@ -29,7 +31,12 @@ def compare(named_callables, repeats=7, warmup=2, settle=0.0):
             elapsed = time.perf_counter() - start
             if round_index >= warmup:
                 samples[name].append(elapsed)
-    return {name: float(np.median(times)) for name, times in samples.items()}
+    return samples
+
+
+def compare(named_callables, repeats=7, warmup=2, settle=0.0):
+    """{name: median seconds} of ``timings(named_callables, repeats, warmup, settle)``."""
+    return {name: float(np.median(times)) for name, times in timings(named_callables, repeats, warmup, settle).items()}
 
 
 def torch_with_threads(threads):

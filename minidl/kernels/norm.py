@@ -261,12 +261,12 @@ def layer_norm_forward(x, weight, bias, eps):
 # -- layer norm: backward -------------------------------------------------------------------------------
 # Measured on bench_norm.py's (4096, 256) float32, two threads, the forward's output still alive as in
 # training, 10 runs of 60 alternating calls: this backward takes 1.1-1.7 ms, PyTorch's 1.1-1.6 (ours/theirs
-# 0.96-1.17, median 1.06). Without the float64 partial weight and bias sums it took 11-38% less, so they are
-# what costs: four float64 vector stores per eight elements, on a CPU (family 17h) that stores 128 bits per
-# cycle. Tried against it, same process: those sums in a loop of their own per row (24-45% slower); over four
-# rows at a time, one store per four rows (20-22% slower: the float64 conversions redone cost more); float32
-# sums added into float64 every 8 or 16 rows (no faster); float32 for all of it, PyTorch's way (0-28% faster,
-# median 6%, not kept: it gives up the float64 sums).
+# 0.96-1.17, median 1.06). Without the float64 partial weight and bias sums it took 11-38% less: they are
+# what costs. Tried against them, same process: the sums in a loop of their own per row (24-45% slower);
+# over four rows at a time, one load and store of the sums per four rows (20-22% slower: the float64
+# conversions redone cost more); float32 sums added into float64 every 8 or 16 rows, half the bytes
+# (no faster); float32 for all of it, PyTorch's way (2% slower to 28% faster, median 6% faster; not kept: it gives
+# up the float64 sums).
 @njit(cache=True, fastmath=_ELEMENTWISE)
 def _layer_norm_grad_row(grad_row, x_row, scalars, weight_x, grad_input_row):
     """dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) on one row, g = dy * weight, in x's dtype."""

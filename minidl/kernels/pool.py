@@ -36,6 +36,11 @@ def planes_of(worker, workers, planes):
     return planes * worker // workers, planes * (worker + 1) // workers
 
 
+# kernel_size, stride and padding of the usual pooling layer (2x2 windows, stride 2, no padding), which has
+# kernels of its own
+TWO_BY_TWO = (2, 2, 2, 2, 0, 0)
+
+
 # -- max and average pooling ------------------------------------------------------------------------------
 # The general kernels loop over the kernel offsets (i, j) outside and over a row of outputs inside: for a
 # fixed (i, j) the inner loop reads input elements stride_w apart and updates neighbouring outputs, with no
@@ -136,6 +141,15 @@ def _max_pool_2x2_forward_worker(worker, workers, x, shape, output, positions):
 
 
 @njit(nogil=True, cache=True)
+def _zero_plane(grad_input, plane, plane_size):
+    """Zero one plane of a flat gradient: the backward kernels that add into their planes do this just
+    before, so the plane is in cache for the adds (instead of np.zeros over the whole array up front)."""
+    plane_start = np.uint64(plane * plane_size)
+    for k in range(np.uint64(plane_size)):
+        grad_input[plane_start + k] = 0
+
+
+@njit(nogil=True, cache=True)
 def _max_pool_backward_worker(worker, workers, grad_output, positions, shape, geometry, offsets, grad_input):
     """Each output's gradient is added to the input element that was its maximum: window corner plus
     offsets[position] ((i * W + j) for position i * kernel_w + j). Adding, not writing: overlapping
@@ -145,9 +159,7 @@ def _max_pool_backward_worker(worker, workers, grad_output, positions, shape, ge
     plane_size = height * width
     first_plane, stop_plane = planes_of(worker, workers, planes)
     for plane in range(first_plane, stop_plane):
-        plane_start = np.uint64(plane * plane_size)
-        for k in range(np.uint64(plane_size)):
-            grad_input[plane_start + k] = 0
+        _zero_plane(grad_input, plane, plane_size)
         for oh in range(out_h):
             out_row = np.uint64((plane * out_h + oh) * out_w)
             row_corner = plane * plane_size + (oh * stride_h - pad_h) * width - pad_w  # may be < 0 (padding)
@@ -211,9 +223,7 @@ def _avg_pool_backward_worker(worker, workers, grad_output, shape, geometry, sca
     plane_size = height * width
     first_plane, stop_plane = planes_of(worker, workers, planes)
     for plane in range(first_plane, stop_plane):
-        plane_start = np.uint64(plane * plane_size)
-        for k in range(np.uint64(plane_size)):
-            grad_input[plane_start + k] = 0
+        _zero_plane(grad_input, plane, plane_size)
         for oh in range(out_h):
             out_row, scale_row = np.uint64((plane * out_h + oh) * out_w), np.uint64(oh * out_w)
             for i in range(kernel_h):
@@ -281,7 +291,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     positions = np.empty(output.size, window_position_dtype(kernel_size))
     flat_x = np.ascontiguousarray(x).reshape(-1)
     geometry, workers = (*kernel_size, *stride, *padding), num_workers(shape[0])
-    if geometry == (2, 2, 2, 2, 0, 0):
+    if geometry == TWO_BY_TWO:
         run_in_threads(_max_pool_2x2_forward_worker, workers, flat_x, shape, output, positions)
     else:
         run_in_threads(_max_pool_forward_worker, workers, flat_x, shape, geometry, output, positions)
@@ -309,7 +319,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, divisor):
     scale = (1.0 / divisor).astype(x.dtype).reshape(-1)
     flat_x = np.ascontiguousarray(x).reshape(-1)
     geometry, workers = (*kernel_size, *stride, *padding), num_workers(shape[0])
-    if geometry == (2, 2, 2, 2, 0, 0):
+    if geometry == TWO_BY_TWO:
         run_in_threads(_avg_pool_2x2_forward_worker, workers, flat_x, shape, scale, output)
     else:
         run_in_threads(_avg_pool_forward_worker, workers, flat_x, shape, geometry, scale, output)
@@ -323,7 +333,7 @@ def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding, divi
     scale = (1.0 / divisor).astype(grad_output.dtype).reshape(-1)
     flat_grad = np.ascontiguousarray(grad_output).reshape(-1)
     geometry, workers = (*kernel_size, *stride, *padding), num_workers(shape[0])
-    if geometry == (2, 2, 2, 2, 0, 0):
+    if geometry == TWO_BY_TWO:
         run_in_threads(_avg_pool_2x2_backward_worker, workers, flat_grad, shape, scale, grad_input.reshape(-1))
     else:
         run_in_threads(_avg_pool_backward_worker, workers, flat_grad, shape, geometry, scale, grad_input.reshape(-1))

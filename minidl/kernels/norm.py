@@ -248,9 +248,10 @@ def layer_norm_forward(x, weight, bias, eps):
     (mean / std)^2 * 2^-53. (A second pass over the row, for the mean first, measured 10% slower.)
     """
     size = weight.size
-    rows = x.size // size if size else 0
-    y, mean, inv_std = np.empty_like(x), np.empty(rows), np.empty(rows)
+    y = np.empty_like(x)
     x2, y2 = _as_rows(x, size), _as_rows(y, size)
+    rows = x2.shape[0]
+    mean, inv_std = np.empty(rows), np.empty(rows)
     if _use_threads(x):
         _layer_norm_forward_threads(x2, weight, bias, float(eps), y2, mean, inv_std, min(rows, get_num_threads()))
     else:
@@ -262,11 +263,13 @@ def layer_norm_forward(x, weight, bias, eps):
 # Measured on bench_norm.py's (4096, 256) float32, two threads, the forward's output still alive as in
 # training, 10 runs of 60 alternating calls: this backward takes 1.1-1.7 ms, PyTorch's 1.1-1.6 (ours/theirs
 # 0.96-1.17, median 1.06). Without the float64 partial weight and bias sums it took 11-38% less: they are
-# what costs. Tried against them, same process: the sums in a loop of their own per row (24-45% slower);
-# over four rows at a time, one load and store of the sums per four rows (20-22% slower: the float64
-# conversions redone cost more); float32 sums added into float64 every 8 or 16 rows, half the bytes
-# (no faster); float32 for all of it, PyTorch's way (2% slower to 28% faster, median 6% faster; not kept: it gives
-# up the float64 sums).
+# what costs. Tried against them, same process, none kept:
+# - the sums in a loop of their own per row: 24-45% slower;
+# - over four rows at a time, one load and store of the sums per four rows: 20-22% slower (the float64
+#   conversions redone cost more);
+# - float32 sums added into float64 every 8 or 16 rows, half the bytes: no faster;
+# - float32 for all of it, PyTorch's way: from 2% slower to 28% faster, median 6% faster, but it gives up
+#   the float64 sums.
 @njit(cache=True, fastmath=_ELEMENTWISE)
 def _layer_norm_grad_row(grad_row, x_row, scalars, weight_x, grad_input_row):
     """dL/dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) on one row, g = dy * weight, in x's dtype."""
@@ -322,11 +325,11 @@ def layer_norm_backward(grad_output, x, weight, mean, inv_std):
     threads add into the same numbers), added up at the end.
     """
     size = weight.size
-    rows = x.size // size if size else 0
-    blocks = min(rows, get_num_threads()) if _use_threads(x) else 1
     grad_input = np.empty_like(x)
-    partial_weight, partial_bias = np.zeros((blocks, size)), np.zeros((blocks, size))
     grad2, x2, grad_input2 = _as_rows(grad_output, size), _as_rows(x, size), _as_rows(grad_input, size)
+    rows = x2.shape[0]
+    blocks = min(rows, get_num_threads()) if _use_threads(x) else 1
+    partial_weight, partial_bias = np.zeros((blocks, size)), np.zeros((blocks, size))
     if blocks > 1:
         _layer_norm_backward_threads(grad2, x2, weight, mean, inv_std, grad_input2, partial_weight, partial_bias)
     else:

@@ -512,7 +512,8 @@ def add_arguments(parser):
         "--preset",
         choices=sorted(PRESETS),
         default="quick",
-        help="quick: depths 8 and 56, one seed (about 2 min on 2 cores); full: depths 8 20 32 56, three seeds",
+        help="quick: depths 8 and 56, one seed (about 70 s on 2 cores, 90 s the first time); "
+        "full: depths 8 20 32 56, three seeds",
     )
     parser.add_argument("--depths", type=int, nargs="+", help="network depths, each 6n+2 (e.g. 8 20 56)")
     parser.add_argument("--seeds", type=int, nargs="+", help="random seeds; one run of every network per seed")
